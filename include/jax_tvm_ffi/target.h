@@ -1,0 +1,80 @@
+/*!
+ * \file jax_tvm_ffi/target.h
+ * \brief Turning a tvm::ffi::Function into an XLA FFI handler, and the process-wide registry of
+ *        such targets. This is the core's public entry point; it needs no Python.
+ *
+ * \code{.cpp}
+ *   tvm::ffi::Function fn = ...;  // any TVM FFI function taking (TensorView x, TensorView y)
+ *   XLA_FFI_Handler* handler = jax_tvm_ffi::RegisterTarget(
+ *       "my.add_one", fn, jax_tvm_ffi::ArgSpec::Default(), jax_tvm_ffi::TargetOptions{});
+ *   // Register `handler` with XLA for the "Host" platform (XLA_FFI_Handler_Register).
+ * \endcode
+ */
+#ifndef JAX_TVM_FFI_TARGET_H_
+#define JAX_TVM_FFI_TARGET_H_
+
+#include <tvm/ffi/function.h>
+#include <xla/ffi/api/c_api.h>
+
+#include <cstddef>
+#include <string>
+
+#include "jax_tvm_ffi/arg_spec.h"
+
+namespace jax_tvm_ffi {
+
+/*! \brief The XLA platform a target runs on; decides the tensors' DLPack device. */
+enum class Platform {
+  kCpu,   //!< XLA "Host"; tensors are (kDLCPU, 0).
+  kCuda,  //!< XLA "CUDA"; tensors are (kDLCUDA, ordinal) and the XLA stream is installed.
+  kRocm,  //!< XLA "ROCM"; tensors are (kDLROCM, ordinal) and the XLA stream is installed.
+};
+
+/*!
+ * \brief Parses a platform name: "cpu", "gpu" or "cuda", "rocm" (case-insensitive).
+ * \throws tvm::ffi::Error of kind ValueError listing the choices for any other name.
+ */
+Platform ParsePlatform(const std::string& name);
+
+/*! \brief The platform name XLA registers handlers under: "Host", "CUDA" or "ROCM". */
+const char* XlaPlatformName(Platform platform);
+
+/*! \brief Options fixed at registration. */
+struct TargetOptions {
+  Platform platform = Platform::kCpu;
+  /*! \brief Report the handler as command-buffer (CUDA graph) compatible to XLA. */
+  bool allow_cuda_graph = false;
+  /*!
+   * \brief Pass tensors as owned tvm::ffi::Tensor objects instead of borrowed DLTensor views,
+   *        so that Python callbacks can export them with DLPack. See owned_tensor.h for how a
+   *        tensor kept past the call is handled.
+   */
+  bool pass_owned_tensor = false;
+};
+
+/*!
+ * \brief Registers a target and returns its XLA FFI handler.
+ *
+ * Each (name, platform) pair owns one handler for the life of the process. Registering a pair
+ * again replaces the function, spec and options in place and returns the same handler, so
+ * re-registering it with XLA is accepted; calls already running finish with the old function.
+ * There is no limit on the number of targets other than memory. Thread-safe.
+ *
+ * \param name The target name, as given to jax.ffi.ffi_call. Must not be empty.
+ * \param function The function to call; the registry keeps it alive.
+ * \param spec What the function receives, in order.
+ * \param options Platform and flags.
+ * \return The handler: pass it to XLA's handler registration for XlaPlatformName(platform).
+ * \throws tvm::ffi::Error (ValueError) for an empty name or a null function, or when the pair
+ *         is already registered with a different allow_cuda_graph (XLA would refuse the
+ *         changed traits).
+ */
+XLA_FFI_Handler* RegisterTarget(const std::string& name, tvm::ffi::Function function, ArgSpec spec,
+                                TargetOptions options);
+
+/*! \brief The number of distinct (name, platform) targets registered in this process. */
+size_t RegisteredTargetCount();
+
+}  // namespace jax_tvm_ffi
+
+#endif  // JAX_TVM_FFI_TARGET_H_

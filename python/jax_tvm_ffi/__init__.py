@@ -1,0 +1,16 @@
+"""Call any TVM FFI function from ``jax.jit`` as an XLA FFI target.
+
+Example::
+
+    import jax, jax.numpy as jnp, jax_tvm_ffi, tvm_ffi
+
+    mod = tvm_ffi.cpp.load_inline(name="example", cpp_sources=SOURCE, functions=["add_one_cpu"])
+    jax_tvm_ffi.register_ffi_target("example.add_one_cpu", mod.add_one_cpu, platform="cpu")
+    x = jnp.array([1.0, 2.0, 3.0], jnp.float32)
+    y = jax.ffi.ffi_call("example.add_one_cpu", jax.ShapeDtypeStruct(x.shape, x.dtype))(x)
+"""
+
+from jax_tvm_ffi._registration import register_ffi_target, registered_count
+
+__all__ = ["register_ffi_target", "registered_count"]
+__version__ = "0.1.0"

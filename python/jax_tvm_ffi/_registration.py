@@ -1,0 +1,140 @@
+"""``register_ffi_target`` and ``registered_count``: the package's public API."""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Sequence
+from typing import Any, Union
+
+import jax.ffi
+import tvm_ffi
+
+from jax_tvm_ffi._core import core
+
+FunctionLike = Union[tvm_ffi.Function, Callable[..., Any], str]
+
+_PLATFORMS = ("cpu", "gpu", "cuda", "rocm")
+
+
+def _as_tvm_function(name: str, function: FunctionLike) -> tvm_ffi.Function:
+    if isinstance(function, tvm_ffi.Function):
+        return function
+    if isinstance(function, str):
+        found = tvm_ffi.get_global_func(function, allow_missing=True)
+        if found is None:
+            raise ValueError(
+                f"register_ffi_target('{name}'): no TVM FFI global function is named "
+                f"'{function}'"
+            )
+        return found
+    if callable(function):
+        return tvm_ffi.convert(function)
+    raise TypeError(
+        f"register_ffi_target('{name}'): function must be a tvm_ffi.Function, a Python callable "
+        f"or the name of a global function, not {type(function).__name__}"
+    )
+
+
+def _check_arg_spec(name: str, arg_spec: Sequence[str] | None) -> list[str]:
+    if arg_spec is None:
+        return []
+    if isinstance(arg_spec, (str, bytes)) or not isinstance(arg_spec, Sequence):
+        raise TypeError(
+            f"register_ffi_target('{name}'): arg_spec must be a list of strings such as "
+            f'["args", "rets"], not {type(arg_spec).__name__}'
+        )
+    for item in arg_spec:
+        if not isinstance(item, str):
+            raise TypeError(
+                f"register_ffi_target('{name}'): every arg_spec item must be a str, "
+                f"got {item!r} of type {type(item).__name__}"
+            )
+    return list(arg_spec)
+
+
+def _capsule(address: int) -> Any:
+    return jax.ffi.pycapsule(ctypes.cast(address, ctypes.c_void_p))
+
+
+def register_ffi_target(
+    name: str,
+    function: FunctionLike,
+    arg_spec: Sequence[str] | None = None,
+    platform: str = "cpu",
+    *,
+    allow_cuda_graph: bool = False,
+    pass_owned_tensor: bool = False,
+) -> None:
+    """Registers a TVM FFI function as the XLA FFI target ``name``.
+
+    After registration, ``jax.ffi.ffi_call(name, result_shapes)(*args, **attrs)`` calls the
+    function inside or outside ``jax.jit``.
+
+    Args:
+      name: the target name used by ``jax.ffi.ffi_call``.
+      function: a ``tvm_ffi.Function`` (from ``tvm_ffi.cpp.load_inline``,
+        ``tvm_ffi.load_module``, ...), any Python callable, or the name of a TVM FFI global
+        function. The registry keeps it alive.
+      arg_spec: what the function receives, in order. Items: ``"args"`` (all inputs),
+        ``"rets"`` (all outputs), ``"attrs.<name>"`` (one attribute, by name),
+        ``"ctx.stream"`` (the platform stream as an int, 0 on CPU) and ``"ctx.device_id"``
+        (the device ordinal). Default ``["args", "rets"]``.
+      platform: ``"cpu"``, ``"gpu"``/``"cuda"`` or ``"rocm"``.
+      allow_cuda_graph: report the handler as CUDA-graph (command buffer) compatible.
+      pass_owned_tensor: pass owned ``tvm_ffi.Tensor`` objects instead of borrowed views, so a
+        Python function can ``np.from_dlpack`` them. A tensor kept past the call fails the call
+        (on CPU the kept tensor holds a private copy; on GPUs it is emptied).
+
+    Registering a name again on the same platform replaces its function in place.
+
+    Raises:
+      TypeError: a function, name or arg_spec of the wrong type.
+      ValueError: an empty name, an invalid arg_spec item, an unknown platform, or a
+        re-registration that changes ``allow_cuda_graph``.
+
+    Example::
+
+      >>> import jax, numpy as np, jax_tvm_ffi
+      >>> def add_one(x, y):
+      ...     np.from_dlpack(y)[...] = np.from_dlpack(x) + 1
+      >>> jax_tvm_ffi.register_ffi_target("demo.add_one", add_one, pass_owned_tensor=True)
+      >>> x = np.array([1.0, 2.0, 3.0], np.float32)
+      >>> jax.ffi.ffi_call("demo.add_one", jax.ShapeDtypeStruct(x.shape, x.dtype))(x)
+      Array([2., 3., 4.], dtype=float32)
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"register_ffi_target: name must be a str, not {type(name).__name__}")
+    if not name:
+        raise ValueError("register_ffi_target: name must not be empty")
+    if not isinstance(platform, str):
+        raise TypeError(
+            f"register_ffi_target('{name}'): platform must be a str, one of {_PLATFORMS}"
+        )
+    if platform.lower() not in _PLATFORMS:
+        raise ValueError(
+            f"register_ffi_target('{name}'): unknown platform {platform!r}; choose one of "
+            + ", ".join(repr(p) for p in _PLATFORMS)
+        )
+    items = _check_arg_spec(name, arg_spec)
+    tvm_function = _as_tvm_function(name, function)
+    lib = core()
+    try:
+        address = lib.register_target(
+            name,
+            tvm_function,
+            items,
+            platform,
+            bool(allow_cuda_graph),
+            bool(pass_owned_tensor),
+            arg_spec is None,
+        )
+    except ValueError as error:
+        raise ValueError(f"register_ffi_target('{name}'): {error}") from None
+    jax.ffi.register_ffi_target(
+        name, _capsule(address), platform=lib.xla_platform_name(platform), api_version=1
+    )
+
+
+def registered_count() -> int:
+    """Returns the number of distinct (name, platform) targets registered in this process."""
+    return int(core().registered_count())

@@ -1,0 +1,37 @@
+/*!
+ * \file binding.cc
+ * \brief Precomputation of a target's call plan.
+ */
+#include "binding.h"
+
+#include <utility>
+
+namespace jax_tvm_ffi {
+namespace {
+
+DLDeviceType DeviceType(Platform platform) {
+  switch (platform) {
+    case Platform::kCuda: return kDLCUDA;
+    case Platform::kRocm: return kDLROCM;
+    case Platform::kCpu: break;
+  }
+  return kDLCPU;
+}
+
+}  // namespace
+
+Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec,
+                 TargetOptions options)
+    : name(std::move(name)),
+      function(std::move(function)),
+      spec(std::move(spec)),
+      options(options),
+      device_type(DeviceType(options.platform)),
+      uses_stream(options.platform != Platform::kCpu),
+      traits(options.allow_cuda_graph ? XLA_FFI_HANDLER_TRAITS_COMMAND_BUFFER_COMPATIBLE : 0),
+      attr_slot_of_item(this->spec.items().size(), 0) {
+  const std::vector<size_t>& sorted_items = this->spec.sorted_attr_items();
+  for (size_t w = 0; w < sorted_items.size(); ++w) attr_slot_of_item[sorted_items[w]] = w;
+}
+
+}  // namespace jax_tvm_ffi

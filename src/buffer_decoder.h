@@ -1,0 +1,65 @@
+/*!
+ * \file buffer_decoder.h
+ * \brief Decoding of a call frame's argument and result buffers into DLTensor views of XLA's
+ *        memory (zero-copy), with compact row-major strides filled in.
+ */
+#ifndef JAX_TVM_FFI_SRC_BUFFER_DECODER_H_
+#define JAX_TVM_FFI_SRC_BUFFER_DECODER_H_
+
+#include <dlpack/dlpack.h>
+#include <xla/ffi/api/c_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "status.h"
+
+namespace jax_tvm_ffi {
+
+/*!
+ * \brief The tensors of one call: the arguments, then the results.
+ *
+ * Storage for typical calls (up to kInlineTensors tensors, kInlineDims shape and stride entries
+ * in all) lives inside the object, so a decoder on the stack makes no heap allocation. Token
+ * buffers carry no data and are left out.
+ */
+class BufferDecoder {
+ public:
+  static constexpr size_t kInlineTensors = 16;
+  static constexpr size_t kInlineDims = 128;
+
+  BufferDecoder() = default;
+  BufferDecoder(const BufferDecoder&) = delete;
+  BufferDecoder& operator=(const BufferDecoder&) = delete;
+
+  /*!
+   * \brief Decodes the frame's buffers; views stay valid while this object and the frame live.
+   * \param args The call frame's arguments.
+   * \param rets The call frame's results.
+   * \param device The device every view is placed on.
+   * \return A failure naming the buffer for a non-buffer value, a negative rank or an element
+   *         type with no DLPack equivalent.
+   */
+  Status Decode(const XLA_FFI_Args& args, const XLA_FFI_Rets& rets, DLDevice device);
+
+  size_t num_args() const { return num_args_; }
+  size_t num_rets() const { return num_rets_; }
+  DLTensor* arg(size_t i) { return &tensors_[i]; }
+  DLTensor* ret(size_t i) { return &tensors_[num_args_ + i]; }
+  /*! \brief All tensors: num_args() arguments followed by num_rets() results. */
+  DLTensor* tensors() { return tensors_; }
+
+ private:
+  DLTensor inline_tensors_[kInlineTensors];
+  int64_t inline_dims_[kInlineDims];
+  std::vector<DLTensor> heap_tensors_;
+  std::vector<int64_t> heap_dims_;
+  DLTensor* tensors_ = inline_tensors_;
+  size_t num_args_ = 0;
+  size_t num_rets_ = 0;
+};
+
+}  // namespace jax_tvm_ffi
+
+#endif  // JAX_TVM_FFI_SRC_BUFFER_DECODER_H_

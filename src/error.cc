@@ -1,0 +1,37 @@
+/*!
+ * \file error.cc
+ * \brief Error translation between TVM FFI and XLA FFI.
+ */
+#include "error.h"
+
+#include <tvm/ffi/c_api.h>
+
+namespace jax_tvm_ffi {
+
+Status TakeRaisedTvmError() {
+  TVMFFIObjectHandle error = nullptr;
+  TVMFFIErrorMoveFromRaised(&error);
+  if (error == nullptr) {
+    return Status::Error(XLA_FFI_Error_Code_UNKNOWN,
+                         "the function reported a failure but raised no error object");
+  }
+  const TVMFFIErrorCell* cell = TVMFFIErrorGetCellPtr(error);
+  std::string message(cell->kind.data, cell->kind.size);
+  message += ": ";
+  message.append(cell->message.data, cell->message.size);
+  TVMFFIObjectDecRef(error);
+  return Status::Error(XLA_FFI_Error_Code_UNKNOWN, std::move(message));
+}
+
+XLA_FFI_Error* MakeXlaError(const XLA_FFI_Api* api, const std::string& target_name,
+                            const Status& status) {
+  std::string message = "jax_tvm_ffi target '" + target_name + "': " + status.message();
+  XLA_FFI_Error_Create_Args args;
+  args.struct_size = XLA_FFI_Error_Create_Args_STRUCT_SIZE;
+  args.extension_start = nullptr;
+  args.message = message.c_str();  // XLA copies the message.
+  args.errc = status.code();
+  return api->XLA_FFI_Error_Create(&args);
+}
+
+}  // namespace jax_tvm_ffi

@@ -1,0 +1,102 @@
+/*!
+ * \file owned_tensor.cc
+ * \brief Owned tensors: private copies on CPU, emptied views on GPUs.
+ */
+#include "owned_tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace jax_tvm_ffi {
+namespace {
+
+constexpr size_t kAlignment = 64;
+
+bool IsHostMemory(const DLTensor& view) { return view.device.device_type == kDLCPU; }
+
+// Backs a tensor with a private, aligned heap buffer.
+struct PrivateHostAlloc {
+  void AllocData(DLTensor* tensor) {
+    size_t bytes = tvm::ffi::GetDataSize(*tensor);
+    size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    tensor->data = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
+  }
+  void FreeData(DLTensor* tensor) { std::free(tensor->data); }
+};
+
+// Borrows XLA's device buffer; the tensor does not own it.
+struct BorrowedDeviceAlloc {
+  void* data;
+  void AllocData(DLTensor* tensor) { tensor->data = data; }
+  void FreeData(DLTensor*) {}
+};
+
+tvm::ffi::ShapeView Shape(const DLTensor& view) {
+  return tvm::ffi::ShapeView(view.shape, static_cast<size_t>(view.ndim));
+}
+
+std::string Describe(size_t index, size_t num_args) {
+  return index < num_args ? "argument " + std::to_string(index)
+                          : "result " + std::to_string(index - num_args);
+}
+
+// Leaves a kept device tensor holding nothing: no data, no elements.
+void Empty(const tvm::ffi::Tensor& tensor) {
+  auto* dl = const_cast<DLTensor*>(tensor.GetDLTensorPtr());
+  dl->data = nullptr;
+  for (int i = 0; i < dl->ndim; ++i) dl->shape[i] = 0;
+}
+
+}  // namespace
+
+Status OwnedTensors::Create(DLTensor* views, size_t num_args, size_t num_tensors) {
+  views_ = views;
+  num_args_ = num_args;
+  tensors_.clear();
+  tensors_.reserve(num_tensors);
+  for (size_t i = 0; i < num_tensors; ++i) {
+    const DLTensor& view = views[i];
+    if (IsHostMemory(view)) {
+      tensors_.push_back(tvm::ffi::Tensor::FromNDAlloc(PrivateHostAlloc(), Shape(view),
+                                                       view.dtype, view.device));
+      if (tensors_.back().data_ptr() == nullptr) {
+        return Status::Error(XLA_FFI_Error_Code_RESOURCE_EXHAUSTED,
+                             "out of memory copying " + Describe(i, num_args) + " for the function");
+      }
+      if (i < num_args) {
+        std::memcpy(tensors_.back().data_ptr(), view.data, tvm::ffi::GetDataSize(view));
+      }
+    } else {
+      tensors_.push_back(tvm::ffi::Tensor::FromNDAlloc(BorrowedDeviceAlloc{view.data},
+                                                       Shape(view), view.dtype, view.device));
+    }
+  }
+  return Status();
+}
+
+Status OwnedTensors::Finish(bool copy_results) {
+  std::string kept;
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const tvm::ffi::Tensor& tensor = tensors_[i];
+    bool host = IsHostMemory(views_[i]);
+    if (copy_results && host && i >= num_args_) {
+      std::memcpy(views_[i].data, tensor.data_ptr(), tvm::ffi::GetDataSize(views_[i]));
+    }
+    if (tensor.use_count() > 1) {
+      kept += kept.empty() ? "" : ", ";
+      kept += Describe(i, num_args_);
+      if (!host) Empty(tensor);
+    }
+  }
+  tensors_.clear();
+  if (kept.empty()) return Status();
+  return Status::Error(
+      XLA_FFI_Error_Code_FAILED_PRECONDITION,
+      "the function kept a reference to owned tensor(s) " + kept +
+          " after returning. Tensors passed with pass_owned_tensor=True are only valid during "
+          "the call; copy the data instead of keeping the tensor (the kept object has been "
+          "detached from XLA's memory).");
+}
+
+}  // namespace jax_tvm_ffi

@@ -1,0 +1,58 @@
+/*!
+ * \file owned_tensor.h
+ * \brief Owned tvm::ffi::Tensor objects for targets registered with pass_owned_tensor, and what
+ *        happens when the function keeps one past the call.
+ *
+ * A function may keep an owned tensor (or a NumPy array exported from it with DLPack) after it
+ * returns. Such an object must never point into XLA's memory, which XLA reuses as soon as the
+ * call ends. Hence:
+ * - On CPU every owned tensor is backed by its own heap buffer: arguments are copied in before
+ *   the call and results copied out after it. A kept tensor keeps its private buffer alive and
+ *   stays valid forever; the call still fails, saying which tensor was kept.
+ * - On GPUs the bridge cannot copy device memory (it links no GPU runtime), so owned tensors view
+ *   XLA's buffer directly, and a kept tensor is emptied after the call: its data pointer becomes
+ *   null and its shape all zeros, so it holds no element to read. The call fails as on CPU.
+ */
+#ifndef JAX_TVM_FFI_SRC_OWNED_TENSOR_H_
+#define JAX_TVM_FFI_SRC_OWNED_TENSOR_H_
+
+#include <dlpack/dlpack.h>
+#include <tvm/ffi/container/tensor.h>
+
+#include <cstddef>
+#include <vector>
+
+#include "status.h"
+
+namespace jax_tvm_ffi {
+
+/*! \brief The owned tensors of one call. */
+class OwnedTensors {
+ public:
+  /*!
+   * \brief Makes one owned tensor per view.
+   * \param views The call's views: num_args arguments followed by results.
+   * \param num_args How many of views are arguments (copied in on CPU).
+   * \param num_tensors The number of views.
+   */
+  Status Create(DLTensor* views, size_t num_args, size_t num_tensors);
+
+  /*! \brief The owned tensor standing for views[i]. */
+  const tvm::ffi::Tensor& tensor(size_t i) const { return tensors_[i]; }
+
+  /*!
+   * \brief Ends the call: copies results back into XLA's buffers (CPU) and releases the tensors.
+   * \param copy_results False when the call failed and the results are garbage anyway.
+   * \return A failure naming each tensor the function kept a reference to.
+   */
+  Status Finish(bool copy_results);
+
+ private:
+  DLTensor* views_ = nullptr;
+  size_t num_args_ = 0;
+  std::vector<tvm::ffi::Tensor> tensors_;
+};
+
+}  // namespace jax_tvm_ffi
+
+#endif  // JAX_TVM_FFI_SRC_OWNED_TENSOR_H_

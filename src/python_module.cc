@@ -1,0 +1,51 @@
+/*!
+ * \file python_module.cc
+ * \brief The functions the Python package calls, exported with the TVM FFI ABI so that Python
+ *        reaches the core through tvm_ffi.load_module with no other binding layer.
+ */
+#include <tvm/ffi/container/array.h>
+#include <tvm/ffi/function.h>
+#include <tvm/ffi/string.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "jax_tvm_ffi/target.h"
+
+namespace jax_tvm_ffi {
+namespace {
+
+/*!
+ * \brief Registers a target; returns its handler's address for jax.ffi.register_ffi_target.
+ * \param arg_spec The items; an empty array means the default spec.
+ */
+int64_t PyRegisterTarget(const tvm::ffi::String& name, tvm::ffi::Function function,
+                         const tvm::ffi::Array<tvm::ffi::String>& arg_spec,
+                         const tvm::ffi::String& platform, bool allow_cuda_graph,
+                         bool pass_owned_tensor, bool use_default_spec) {
+  std::vector<std::string> items;
+  for (const tvm::ffi::String& item : arg_spec) items.emplace_back(item);
+  TargetOptions options;
+  options.platform = ParsePlatform(std::string(platform));
+  options.allow_cuda_graph = allow_cuda_graph;
+  options.pass_owned_tensor = pass_owned_tensor;
+  ArgSpec spec = use_default_spec ? ArgSpec::Default() : ArgSpec::Parse(items);
+  XLA_FFI_Handler* handler = RegisterTarget(std::string(name), std::move(function),
+                                            std::move(spec), options);
+  return static_cast<int64_t>(reinterpret_cast<intptr_t>(handler));
+}
+
+int64_t PyRegisteredCount() { return static_cast<int64_t>(RegisteredTargetCount()); }
+
+tvm::ffi::String PyXlaPlatformName(const tvm::ffi::String& platform) {
+  return XlaPlatformName(ParsePlatform(std::string(platform)));
+}
+
+
+}  // namespace
+}  // namespace jax_tvm_ffi
+
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(register_target, jax_tvm_ffi::PyRegisterTarget);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(registered_count, jax_tvm_ffi::PyRegisteredCount);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(xla_platform_name, jax_tvm_ffi::PyXlaPlatformName);
