@@ -66,7 +66,8 @@ ArgSpecItem ParseItem(const std::string& item) {
     if (name.empty()) ThrowInvalidItem(item, "the attribute name is empty.");
     return {ArgKind::kAttr, name};
   }
-  if (item == "attrs") ThrowInvalidItem(item, "an attribute item needs a name, as in \"attrs.eps\".");
+  if (item == "attrs")
+    ThrowInvalidItem(item, "an attribute item needs a name, as in \"attrs.eps\".");
   ThrowInvalidItem(item, "unknown item.");
 }
 
@@ -101,11 +102,21 @@ std::string ArgSpec::ToString() const {
   for (size_t i = 0; i < items_.size(); ++i) {
     if (i != 0) os << ", ";
     switch (items_[i].kind) {
-      case ArgKind::kArgs: os << "args"; break;
-      case ArgKind::kRets: os << "rets"; break;
-      case ArgKind::kAttr: os << kAttrPrefix << items_[i].attr_name; break;
-      case ArgKind::kStream: os << "ctx.stream"; break;
-      case ArgKind::kDeviceId: os << "ctx.device_id"; break;
+      case ArgKind::kArgs:
+        os << "args";
+        break;
+      case ArgKind::kRets:
+        os << "rets";
+        break;
+      case ArgKind::kAttr:
+        os << kAttrPrefix << items_[i].attr_name;
+        break;
+      case ArgKind::kStream:
+        os << "ctx.stream";
+        break;
+      case ArgKind::kDeviceId:
+        os << "ctx.device_id";
+        break;
     }
   }
   os << "]";

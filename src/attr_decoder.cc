@@ -56,14 +56,30 @@ std::string DescribeType(XLA_FFI_DataType dtype) {
 Status DecodeElement(const std::string& name, XLA_FFI_DataType dtype, const void* data,
                      size_t index, tvm::ffi::Any* out) {
   switch (dtype) {
-    case XLA_FFI_DataType_PRED: *out = Load<uint8_t>(data, index) != 0; return Status();
-    case XLA_FFI_DataType_S8: *out = int64_t{Load<int8_t>(data, index)}; return Status();
-    case XLA_FFI_DataType_S16: *out = int64_t{Load<int16_t>(data, index)}; return Status();
-    case XLA_FFI_DataType_S32: *out = int64_t{Load<int32_t>(data, index)}; return Status();
-    case XLA_FFI_DataType_S64: *out = Load<int64_t>(data, index); return Status();
-    case XLA_FFI_DataType_U8: *out = int64_t{Load<uint8_t>(data, index)}; return Status();
-    case XLA_FFI_DataType_U16: *out = int64_t{Load<uint16_t>(data, index)}; return Status();
-    case XLA_FFI_DataType_U32: *out = int64_t{Load<uint32_t>(data, index)}; return Status();
+    case XLA_FFI_DataType_PRED:
+      *out = Load<uint8_t>(data, index) != 0;
+      return Status();
+    case XLA_FFI_DataType_S8:
+      *out = int64_t{Load<int8_t>(data, index)};
+      return Status();
+    case XLA_FFI_DataType_S16:
+      *out = int64_t{Load<int16_t>(data, index)};
+      return Status();
+    case XLA_FFI_DataType_S32:
+      *out = int64_t{Load<int32_t>(data, index)};
+      return Status();
+    case XLA_FFI_DataType_S64:
+      *out = Load<int64_t>(data, index);
+      return Status();
+    case XLA_FFI_DataType_U8:
+      *out = int64_t{Load<uint8_t>(data, index)};
+      return Status();
+    case XLA_FFI_DataType_U16:
+      *out = int64_t{Load<uint16_t>(data, index)};
+      return Status();
+    case XLA_FFI_DataType_U32:
+      *out = int64_t{Load<uint32_t>(data, index)};
+      return Status();
     case XLA_FFI_DataType_U64: {
       uint64_t value = Load<uint64_t>(data, index);
       if (value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
@@ -73,12 +89,18 @@ Status DecodeElement(const std::string& name, XLA_FFI_DataType dtype, const void
       *out = static_cast<int64_t>(value);
       return Status();
     }
-    case XLA_FFI_DataType_F16: *out = HalfToDouble(Load<uint16_t>(data, index)); return Status();
+    case XLA_FFI_DataType_F16:
+      *out = HalfToDouble(Load<uint16_t>(data, index));
+      return Status();
     case XLA_FFI_DataType_BF16:
       *out = BFloat16ToDouble(Load<uint16_t>(data, index));
       return Status();
-    case XLA_FFI_DataType_F32: *out = double{Load<float>(data, index)}; return Status();
-    case XLA_FFI_DataType_F64: *out = Load<double>(data, index); return Status();
+    case XLA_FFI_DataType_F32:
+      *out = double{Load<float>(data, index)};
+      return Status();
+    case XLA_FFI_DataType_F64:
+      *out = Load<double>(data, index);
+      return Status();
     default:
       return Status::InvalidArgument("attribute '" + name + "' has element type " +
                                      DescribeType(dtype) +
@@ -87,8 +109,7 @@ Status DecodeElement(const std::string& name, XLA_FFI_DataType dtype, const void
   }
 }
 
-Status DecodeDictionary(const std::string& name, const XLA_FFI_Attrs& attrs,
-                        tvm::ffi::Any* out) {
+Status DecodeDictionary(const std::string& name, const XLA_FFI_Attrs& attrs, tvm::ffi::Any* out) {
   tvm::ffi::Map<tvm::ffi::String, tvm::ffi::Any> map;
   for (int64_t i = 0; i < attrs.size; ++i) {
     const XLA_FFI_ByteSpan* key = attrs.names[i];
@@ -112,7 +133,8 @@ Status MatchAttrs(const ArgSpec& spec, const XLA_FFI_Attrs& attrs, size_t* frame
     bool present = false;
     for (int64_t i = 0; i < attrs.size; ++i) {
       const XLA_FFI_ByteSpan* candidate = attrs.names[i];
-      if (candidate->len == name.size() && std::memcmp(candidate->ptr, name.data(), name.size()) == 0) {
+      if (candidate->len == name.size() &&
+          std::memcmp(candidate->ptr, name.data(), name.size()) == 0) {
         frame_index[w] = static_cast<size_t>(i);
         present = true;
         ++found;

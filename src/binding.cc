@@ -11,17 +11,19 @@ namespace {
 
 DLDeviceType DeviceType(Platform platform) {
   switch (platform) {
-    case Platform::kCuda: return kDLCUDA;
-    case Platform::kRocm: return kDLROCM;
-    case Platform::kCpu: break;
+    case Platform::kCuda:
+      return kDLCUDA;
+    case Platform::kRocm:
+      return kDLROCM;
+    case Platform::kCpu:
+      break;
   }
   return kDLCPU;
 }
 
 }  // namespace
 
-Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec,
-                 TargetOptions options)
+Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, TargetOptions options)
     : name(std::move(name)),
       function(std::move(function)),
       spec(std::move(spec)),

@@ -64,8 +64,7 @@ int64_t* Fill(const XLA_FFI_Buffer& buffer, DLDevice device, DLTensor* out, int6
 
 }  // namespace
 
-Status BufferDecoder::Decode(const XLA_FFI_Args& args, const XLA_FFI_Rets& rets,
-                             DLDevice device) {
+Status BufferDecoder::Decode(const XLA_FFI_Args& args, const XLA_FFI_Rets& rets, DLDevice device) {
   size_t arg_tensors = 0;
   size_t ret_tensors = 0;
   size_t dims = 0;

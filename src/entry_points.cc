@@ -5,9 +5,8 @@
 #include "entry_points.h"
 
 #include <sys/mman.h>
-#include <unistd.h>
-
 #include <tvm/ffi/error.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -85,8 +84,8 @@ void EntryPointPool::AddPage() {
   page->code_bytes = PageBytes();
   page->capacity = page->code_bytes / kEntryBytes;
   page->slots.reset(new void*[page->capacity]());
-  void* memory = mmap(nullptr, page->code_bytes, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* memory =
+      mmap(nullptr, page->code_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) {
     TVM_FFI_THROW(RuntimeError) << "cannot map memory for handler entry points: "
                                 << std::strerror(errno);

@@ -193,10 +193,9 @@ Status Execute(const Binding& binding, const XLA_FFI_CallFrame& frame) {
 
   tvm::ffi::Any result;
   const tvm::ffi::FunctionObj* function = binding.function.get();
-  int rc = function->safe_call(const_cast<tvm::ffi::FunctionObj*>(function),
-                               reinterpret_cast<const TVMFFIAny*>(packed),
-                               static_cast<int32_t>(num_packed),
-                               reinterpret_cast<TVMFFIAny*>(&result));
+  int rc = function->safe_call(
+      const_cast<tvm::ffi::FunctionObj*>(function), reinterpret_cast<const TVMFFIAny*>(packed),
+      static_cast<int32_t>(num_packed), reinterpret_cast<TVMFFIAny*>(&result));
   if (JAX_TVM_FFI_UNLIKELY(rc != 0)) {
     status = TakeRaisedTvmError();
     if (binding.options.pass_owned_tensor) owned.Finish(/*copy_results=*/false);

@@ -58,18 +58,19 @@ Status OwnedTensors::Create(DLTensor* views, size_t num_args, size_t num_tensors
   for (size_t i = 0; i < num_tensors; ++i) {
     const DLTensor& view = views[i];
     if (IsHostMemory(view)) {
-      tensors_.push_back(tvm::ffi::Tensor::FromNDAlloc(PrivateHostAlloc(), Shape(view),
-                                                       view.dtype, view.device));
+      tensors_.push_back(
+          tvm::ffi::Tensor::FromNDAlloc(PrivateHostAlloc(), Shape(view), view.dtype, view.device));
       if (tensors_.back().data_ptr() == nullptr) {
-        return Status::Error(XLA_FFI_Error_Code_RESOURCE_EXHAUSTED,
-                             "out of memory copying " + Describe(i, num_args) + " for the function");
+        return Status::Error(
+            XLA_FFI_Error_Code_RESOURCE_EXHAUSTED,
+            "out of memory copying " + Describe(i, num_args) + " for the function");
       }
       if (i < num_args) {
         std::memcpy(tensors_.back().data_ptr(), view.data, tvm::ffi::GetDataSize(view));
       }
     } else {
-      tensors_.push_back(tvm::ffi::Tensor::FromNDAlloc(BorrowedDeviceAlloc{view.data},
-                                                       Shape(view), view.dtype, view.device));
+      tensors_.push_back(tvm::ffi::Tensor::FromNDAlloc(BorrowedDeviceAlloc{view.data}, Shape(view),
+                                                       view.dtype, view.device));
     }
   }
   return Status();

@@ -31,8 +31,8 @@ int64_t PyRegisterTarget(const tvm::ffi::String& name, tvm::ffi::Function functi
   options.allow_cuda_graph = allow_cuda_graph;
   options.pass_owned_tensor = pass_owned_tensor;
   ArgSpec spec = use_default_spec ? ArgSpec::Default() : ArgSpec::Parse(items);
-  XLA_FFI_Handler* handler = RegisterTarget(std::string(name), std::move(function),
-                                            std::move(spec), options);
+  XLA_FFI_Handler* handler =
+      RegisterTarget(std::string(name), std::move(function), std::move(spec), options);
   return static_cast<int64_t>(reinterpret_cast<intptr_t>(handler));
 }
 
@@ -41,7 +41,6 @@ int64_t PyRegisteredCount() { return static_cast<int64_t>(RegisteredTargetCount(
 tvm::ffi::String PyXlaPlatformName(const tvm::ffi::String& platform) {
   return XlaPlatformName(ParsePlatform(std::string(platform)));
 }
-
 
 }  // namespace
 }  // namespace jax_tvm_ffi

@@ -61,8 +61,8 @@ class Registry {
     if (old->options.allow_cuda_graph != options.allow_cuda_graph) {
       TVM_FFI_THROW(ValueError)
           << "target '" << name << "' is already registered for platform "
-          << XlaPlatformName(options.platform) << " with allow_cuda_graph="
-          << (old->options.allow_cuda_graph ? "True" : "False")
+          << XlaPlatformName(options.platform)
+          << " with allow_cuda_graph=" << (old->options.allow_cuda_graph ? "True" : "False")
           << "; XLA cannot change a registered handler's traits, so re-register it with the "
              "same allow_cuda_graph or use a new name";
     }
@@ -102,9 +102,12 @@ Platform ParsePlatform(const std::string& name) {
 
 const char* XlaPlatformName(Platform platform) {
   switch (platform) {
-    case Platform::kCuda: return "CUDA";
-    case Platform::kRocm: return "ROCM";
-    case Platform::kCpu: break;
+    case Platform::kCuda:
+      return "CUDA";
+    case Platform::kRocm:
+      return "ROCM";
+    case Platform::kCpu:
+      break;
   }
   return "Host";
 }

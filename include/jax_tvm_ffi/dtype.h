@@ -25,7 +25,8 @@ struct DTypeMapping {
 /*! \brief Maps an XLA element type; never fails, check DTypeMapping::valid. */
 DTypeMapping MapDataType(XLA_FFI_DataType type);
 
-/*! \brief The XLA name of an element type ("F32", "BF16", ...), or "UNKNOWN" for a code it does not know. */
+/*! \brief The XLA name of an element type ("F32", "BF16", ...), or "UNKNOWN" for a code it does not
+ * know. */
 const char* DataTypeName(XLA_FFI_DataType type);
 
 }  // namespace jax_tvm_ffi

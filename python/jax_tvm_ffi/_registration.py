@@ -35,6 +35,10 @@ def _as_tvm_function(name: str, function: FunctionLike) -> tvm_ffi.Function:
     )
 
 
+def _is_python_callable(function: FunctionLike) -> bool:
+    return not isinstance(function, (tvm_ffi.Function, str)) and callable(function)
+
+
 def _check_arg_spec(name: str, arg_spec: Sequence[str] | None) -> list[str]:
     if arg_spec is None:
         return []
@@ -82,8 +86,9 @@ def register_ffi_target(
       platform: ``"cpu"``, ``"gpu"``/``"cuda"`` or ``"rocm"``.
       allow_cuda_graph: report the handler as CUDA-graph (command buffer) compatible.
       pass_owned_tensor: pass owned ``tvm_ffi.Tensor`` objects instead of borrowed views, so a
-        Python function can ``np.from_dlpack`` them. A tensor kept past the call fails the call
-        (on CPU the kept tensor holds a private copy; on GPUs it is emptied).
+        Python function can ``np.from_dlpack`` them. Always on for Python callables. A tensor
+        kept past the call fails the call (on CPU the kept tensor holds a private copy; on GPUs
+        it is emptied).
 
     Registering a name again on the same platform replaces its function in place.
 
@@ -117,6 +122,10 @@ def register_ffi_target(
         )
     items = _check_arg_spec(name, arg_spec)
     tvm_function = _as_tvm_function(name, function)
+    if _is_python_callable(function):
+        # Python code cannot use a borrowed DLTensor view (DLPack export of one crashes in
+        # tvm_ffi), so Python callables always get owned tensors.
+        pass_owned_tensor = True
     lib = core()
     try:
         address = lib.register_target(
