@@ -117,7 +117,7 @@ Status DecodeDictionary(const std::string& name, const XLA_FFI_Attrs& attrs, tvm
     tvm::ffi::Any value;
     Status status = DecodeAttr(name + "." + key_string, attrs.types[i], attrs.attrs[i], &value);
     if (!status.ok()) return status;
-    map.Set(tvm::ffi::String(key_string), std::move(value));
+    map.Set(tvm::ffi::String(key_string), value);
   }
   *out = std::move(map);
   return Status();
@@ -181,7 +181,7 @@ Status DecodeAttr(const std::string& name, XLA_FFI_AttrType type, const void* va
         tvm::ffi::Any element;
         Status status = DecodeElement(name, array->dtype, array->data, i, &element);
         if (!status.ok()) return status;
-        elements.push_back(std::move(element));
+        elements.push_back(element);
       }
       *out = std::move(elements);
       return Status();

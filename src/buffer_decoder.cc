@@ -59,7 +59,7 @@ int64_t* Fill(const XLA_FFI_Buffer& buffer, DLDevice device, DLTensor* out, int6
   out->shape = shape;
   out->strides = strides;
   out->byte_offset = 0;
-  return dims + 2 * rank;
+  return dims + 2 * static_cast<ptrdiff_t>(rank);
 }
 
 }  // namespace

@@ -6,8 +6,10 @@
 
 #include <tvm/ffi/any.h>
 #include <tvm/ffi/c_api.h>
+#include <tvm/ffi/error.h>
 #include <tvm/ffi/extra/c_env_api.h>
 
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -222,7 +224,16 @@ XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame) {
   }
   // Only the execute stage is registered; other stages have nothing to do.
   if (JAX_TVM_FFI_UNLIKELY(frame->stage != XLA_FFI_ExecutionStage_EXECUTE)) return nullptr;
-  Status status = Execute(binding, *frame);
+  Status status;
+  // Nothing may unwind into XLA: allocation failures and errors thrown by TVM FFI containers
+  // while decoding become call errors. The try block costs nothing on the success path.
+  try {
+    status = Execute(binding, *frame);
+  } catch (const tvm::ffi::Error& error) {
+    status = Status::Error(XLA_FFI_Error_Code_INTERNAL, error.kind() + ": " + error.message());
+  } catch (const std::exception& error) {
+    status = Status::Error(XLA_FFI_Error_Code_INTERNAL, error.what());
+  }
   if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return MakeXlaError(frame->api, binding.name, status);
   return nullptr;
 }
