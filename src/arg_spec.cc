@@ -34,8 +34,11 @@ size_t EditDistance(const std::string& a, const std::string& b) {
 
 // A hint for a near miss of a fixed item ("ret", "ctx.streams", "attr.eps"), else "".
 std::string Suggestion(const std::string& item) {
-  if (item.rfind("attr.", 0) == 0 || item.rfind("attrs:", 0) == 0) {
-    return " Did you mean \"attrs." + item.substr(5) + "\"?";
+  for (const char* prefix : {"attr.", "attrs:", "attr:"}) {
+    const size_t length = std::char_traits<char>::length(prefix);
+    if (item.rfind(prefix, 0) == 0 && item.size() > length) {
+      return " Did you mean \"attrs." + item.substr(length) + "\"?";
+    }
   }
   const char* best = nullptr;
   size_t best_distance = 3;  // Farther than two edits is not a typo.

@@ -96,8 +96,8 @@ Status OwnedTensors::Finish(bool copy_results) {
       XLA_FFI_Error_Code_FAILED_PRECONDITION,
       "the function kept a reference to owned tensor(s) " + kept +
           " after returning. Tensors passed with pass_owned_tensor=True are only valid during "
-          "the call; copy the data instead of keeping the tensor (the kept object has been "
-          "detached from XLA's memory).");
+          "the call; copy the data instead of keeping the tensor. The kept tensor no longer "
+          "refers to XLA's memory.");
 }
 
 }  // namespace jax_tvm_ffi

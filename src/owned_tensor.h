@@ -12,6 +12,8 @@
  * - On GPUs the bridge cannot copy device memory (it links no GPU runtime), so owned tensors view
  *   XLA's buffer directly, and a kept tensor is emptied after the call: its data pointer becomes
  *   null and its shape all zeros, so it holds no element to read. The call fails as on CPU.
+ *   A DLPack export made from the tensor during the call (a CuPy or torch array) carries its own
+ *   copy of the device pointer and cannot be revoked: GPU callbacks must not keep those either.
  */
 #ifndef JAX_TVM_FFI_SRC_OWNED_TENSOR_H_
 #define JAX_TVM_FFI_SRC_OWNED_TENSOR_H_

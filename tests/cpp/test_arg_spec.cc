@@ -1,0 +1,170 @@
+/*!
+ * \file test_arg_spec.cc
+ * \brief Tests of arg_spec parsing: item kinds, order, the sorted attribute plan, and the errors
+ *        (with their suggestions) for malformed items.
+ */
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <tvm/ffi/error.h>
+
+#include <string>
+#include <vector>
+
+#include "jax_tvm_ffi/arg_spec.h"
+
+namespace jax_tvm_ffi {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Parses `items`, which must fail, and returns the error.
+tvm::ffi::Error ParseError(const std::vector<std::string>& items) {
+  try {
+    ArgSpec::Parse(items);
+  } catch (const tvm::ffi::Error& error) {
+    return error;
+  }
+  ADD_FAILURE() << "ArgSpec::Parse accepted an invalid spec";
+  return tvm::ffi::Error("None", "", "");
+}
+
+TEST(ArgSpecTest, ParsesEveryItemKind) {
+  ArgSpec spec =
+      ArgSpec::Parse({"args", "rets", "attrs.eps", "ctx.stream", "ctx.device_id", "attrs.mode"});
+  const std::vector<ArgSpecItem>& items = spec.items();
+  ASSERT_EQ(items.size(), 6u);
+  EXPECT_EQ(items[0].kind, ArgKind::kArgs);
+  EXPECT_EQ(items[1].kind, ArgKind::kRets);
+  EXPECT_EQ(items[2].kind, ArgKind::kAttr);
+  EXPECT_EQ(items[2].attr_name, "eps");
+  EXPECT_EQ(items[3].kind, ArgKind::kStream);
+  EXPECT_EQ(items[4].kind, ArgKind::kDeviceId);
+  EXPECT_EQ(items[5].kind, ArgKind::kAttr);
+  EXPECT_EQ(items[5].attr_name, "mode");
+  for (size_t i : {0u, 1u, 3u, 4u}) EXPECT_EQ(items[i].attr_name, "") << "item " << i;
+}
+
+TEST(ArgSpecTest, DefaultIsArgsThenRets) {
+  ArgSpec spec = ArgSpec::Default();
+  ASSERT_EQ(spec.items().size(), 2u);
+  EXPECT_EQ(spec.items()[0].kind, ArgKind::kArgs);
+  EXPECT_EQ(spec.items()[1].kind, ArgKind::kRets);
+  EXPECT_TRUE(spec.sorted_attr_names().empty());
+  EXPECT_TRUE(spec.sorted_attr_items().empty());
+  EXPECT_EQ(spec.ToString(), "[args, rets]");
+}
+
+TEST(ArgSpecTest, EmptySpecIsValid) {
+  ArgSpec spec = ArgSpec::Parse({});
+  EXPECT_TRUE(spec.items().empty());
+  EXPECT_EQ(spec.ToString(), "[]");
+}
+
+TEST(ArgSpecTest, KeepsTheGivenOrder) {
+  ArgSpec spec = ArgSpec::Parse({"rets", "ctx.stream", "attrs.b", "args"});
+  ASSERT_EQ(spec.items().size(), 4u);
+  EXPECT_EQ(spec.items()[0].kind, ArgKind::kRets);
+  EXPECT_EQ(spec.items()[1].kind, ArgKind::kStream);
+  EXPECT_EQ(spec.items()[2].kind, ArgKind::kAttr);
+  EXPECT_EQ(spec.items()[3].kind, ArgKind::kArgs);
+}
+
+TEST(ArgSpecTest, SortsAttributeNamesBytewiseAndMapsThemToItems) {
+  // "B" < "a" < "a.b" < "a_c" < "ab" bytewise, as XLA orders a call frame's attributes.
+  ArgSpec spec =
+      ArgSpec::Parse({"attrs.ab", "args", "attrs.a_c", "attrs.B", "rets", "attrs.a", "attrs.a.b"});
+  EXPECT_EQ(spec.sorted_attr_names(), (std::vector<std::string>{"B", "a", "a.b", "a_c", "ab"}));
+  EXPECT_EQ(spec.sorted_attr_items(), (std::vector<size_t>{3, 5, 6, 2, 0}));
+  for (size_t w = 0; w < spec.sorted_attr_names().size(); ++w) {
+    const ArgSpecItem& item = spec.items()[spec.sorted_attr_items()[w]];
+    EXPECT_EQ(item.kind, ArgKind::kAttr);
+    EXPECT_EQ(item.attr_name, spec.sorted_attr_names()[w]);
+  }
+}
+
+TEST(ArgSpecTest, ToStringWritesItemsBack) {
+  ArgSpec spec = ArgSpec::Parse({"attrs.eps", "args", "ctx.device_id", "rets", "ctx.stream"});
+  EXPECT_EQ(spec.ToString(), "[attrs.eps, args, ctx.device_id, rets, ctx.stream]");
+}
+
+TEST(ArgSpecTest, RetSuggestsRets) {
+  tvm::ffi::Error error = ParseError({"args", "ret"});
+  EXPECT_EQ(error.kind(), "ValueError");
+  EXPECT_THAT(error.message(), HasSubstr("\"ret\""));
+  EXPECT_THAT(error.message(), HasSubstr("Did you mean \"rets\"?"));
+}
+
+TEST(ArgSpecTest, ArgSuggestsArgs) {
+  tvm::ffi::Error error = ParseError({"arg", "rets"});
+  EXPECT_EQ(error.kind(), "ValueError");
+  EXPECT_THAT(error.message(), HasSubstr("\"arg\""));
+  EXPECT_THAT(error.message(), HasSubstr("Did you mean \"args\"?"));
+}
+
+TEST(ArgSpecTest, AttrDotSuggestsAttrsDot) {
+  tvm::ffi::Error error = ParseError({"args", "rets", "attr.eps"});
+  EXPECT_EQ(error.kind(), "ValueError");
+  EXPECT_THAT(error.message(), HasSubstr("\"attr.eps\""));
+  EXPECT_THAT(error.message(), HasSubstr("Did you mean \"attrs.eps\"?"));
+}
+
+TEST(ArgSpecTest, AttrsColonSuggestsAttrsDot) {
+  tvm::ffi::Error error = ParseError({"attrs:eps"});
+  EXPECT_EQ(error.kind(), "ValueError");
+  EXPECT_THAT(error.message(), HasSubstr("\"attrs:eps\""));
+  EXPECT_THAT(error.message(), HasSubstr("Did you mean \"attrs.eps\"?"));
+}
+
+TEST(ArgSpecTest, EmptyAttributeNameIsRejected) {
+  tvm::ffi::Error error = ParseError({"args", "attrs."});
+  EXPECT_EQ(error.kind(), "ValueError");
+  EXPECT_THAT(error.message(), HasSubstr("\"attrs.\""));
+  EXPECT_THAT(error.message(), HasSubstr("empty"));
+}
+
+TEST(ArgSpecTest, BareAttrsIsRejected) {
+  tvm::ffi::Error error = ParseError({"attrs"});
+  EXPECT_EQ(error.kind(), "ValueError");
+  EXPECT_THAT(error.message(), HasSubstr("\"attrs\""));
+  EXPECT_THAT(error.message(), HasSubstr("needs a name"));
+}
+
+TEST(ArgSpecTest, UnknownContextItemIsRejected) {
+  tvm::ffi::Error error = ParseError({"args", "ctx.foo"});
+  EXPECT_EQ(error.kind(), "ValueError");
+  EXPECT_THAT(error.message(), HasSubstr("\"ctx.foo\""));
+  EXPECT_THAT(error.message(), HasSubstr("unknown item"));
+  // The message lists what is valid.
+  EXPECT_THAT(error.message(), HasSubstr("\"ctx.stream\""));
+  EXPECT_THAT(error.message(), HasSubstr("\"ctx.device_id\""));
+}
+
+TEST(ArgSpecTest, NearMissOfContextItemSuggestsIt) {
+  tvm::ffi::Error error = ParseError({"ctx.streams"});
+  EXPECT_THAT(error.message(), HasSubstr("Did you mean \"ctx.stream\"?"));
+}
+
+TEST(ArgSpecTest, FarMissHasNoSuggestion) {
+  tvm::ffi::Error error = ParseError({"weights"});
+  EXPECT_EQ(error.kind(), "ValueError");
+  EXPECT_THAT(error.message(), HasSubstr("\"weights\""));
+  EXPECT_THAT(error.message(), ::testing::Not(HasSubstr("Did you mean")));
+}
+
+TEST(ArgSpecTest, EmptyItemIsRejected) {
+  tvm::ffi::Error error = ParseError({"args", ""});
+  EXPECT_EQ(error.kind(), "ValueError");
+  EXPECT_THAT(error.message(), HasSubstr("item \"\""));
+}
+
+TEST(ArgSpecTest, RepeatedItemsAreRejected) {
+  for (std::string item : {"args", "rets", "ctx.stream", "ctx.device_id", "attrs.eps"}) {
+    tvm::ffi::Error error = ParseError({item, "attrs.other", item});
+    EXPECT_EQ(error.kind(), "ValueError") << item;
+    EXPECT_THAT(error.message(), HasSubstr("\"" + item + "\"")) << item;
+    EXPECT_THAT(error.message(), HasSubstr("more than once")) << item;
+  }
+}
+
+}  // namespace
+}  // namespace jax_tvm_ffi
