@@ -8,6 +8,23 @@
 
 namespace jax_tvm_ffi {
 
+namespace {
+
+// The XLA status code closest to a TVM FFI error kind, so callers can tell bad input from a
+// failed kernel.
+XLA_FFI_Error_Code CodeForKind(const std::string& kind) {
+  if (kind == "ValueError" || kind == "TypeError" || kind == "AttributeError") {
+    return XLA_FFI_Error_Code_INVALID_ARGUMENT;
+  }
+  if (kind == "IndexError" || kind == "KeyError") return XLA_FFI_Error_Code_OUT_OF_RANGE;
+  if (kind == "NotImplementedError") return XLA_FFI_Error_Code_UNIMPLEMENTED;
+  if (kind == "MemoryError") return XLA_FFI_Error_Code_RESOURCE_EXHAUSTED;
+  if (kind == "InternalError") return XLA_FFI_Error_Code_INTERNAL;
+  return XLA_FFI_Error_Code_UNKNOWN;
+}
+
+}  // namespace
+
 Status TakeRaisedTvmError() {
   TVMFFIObjectHandle error = nullptr;
   TVMFFIErrorMoveFromRaised(&error);
@@ -16,11 +33,11 @@ Status TakeRaisedTvmError() {
                          "the function reported a failure but raised no error object");
   }
   const TVMFFIErrorCell* cell = TVMFFIErrorGetCellPtr(error);
-  std::string message(cell->kind.data, cell->kind.size);
-  message += ": ";
+  std::string kind(cell->kind.data, cell->kind.size);
+  std::string message = kind + ": ";
   message.append(cell->message.data, cell->message.size);
   TVMFFIObjectDecRef(error);
-  return Status::Error(XLA_FFI_Error_Code_UNKNOWN, std::move(message));
+  return Status::Error(CodeForKind(kind), std::move(message));
 }
 
 XLA_FFI_Error* MakeXlaError(const XLA_FFI_Api* api, const std::string& target_name,

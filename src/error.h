@@ -16,7 +16,8 @@ namespace jax_tvm_ffi {
 
 /*!
  * \brief Takes the error a TVM FFI call left in thread-local storage (after a non-zero return).
- * \return A failure whose message is "<kind>: <message>", e.g. "ValueError: x must be 1-D".
+ * \return A failure whose message is "<kind>: <message>", e.g. "ValueError: x must be 1-D", and
+ *         whose code follows the kind (ValueError and TypeError: INVALID_ARGUMENT, ...).
  */
 Status TakeRaisedTvmError();
 

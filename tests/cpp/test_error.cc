@@ -7,6 +7,7 @@
 #include <tvm/ffi/c_api.h>
 
 #include <string>
+#include <utility>
 
 #include "error.h"
 #include "fake_xla_api.h"
@@ -32,6 +33,26 @@ TEST(ErrorTest, TakingClearsTheRaisedError) {
   EXPECT_EQ(TakeRaisedTvmError().message(), "ValueError: first");
   TVMFFIErrorSetRaisedFromCStr("RuntimeError", "second");
   EXPECT_EQ(TakeRaisedTvmError().message(), "RuntimeError: second");
+}
+
+TEST(ErrorTest, CodeFollowsTheErrorKind) {
+  const std::pair<const char*, XLA_FFI_Error_Code> cases[] = {
+      {"ValueError", XLA_FFI_Error_Code_INVALID_ARGUMENT},
+      {"TypeError", XLA_FFI_Error_Code_INVALID_ARGUMENT},
+      {"IndexError", XLA_FFI_Error_Code_OUT_OF_RANGE},
+      {"KeyError", XLA_FFI_Error_Code_OUT_OF_RANGE},
+      {"NotImplementedError", XLA_FFI_Error_Code_UNIMPLEMENTED},
+      {"MemoryError", XLA_FFI_Error_Code_RESOURCE_EXHAUSTED},
+      {"InternalError", XLA_FFI_Error_Code_INTERNAL},
+      {"RuntimeError", XLA_FFI_Error_Code_UNKNOWN},
+      {"MyCustomError", XLA_FFI_Error_Code_UNKNOWN},
+  };
+  for (const auto& [kind, code] : cases) {
+    TVMFFIErrorSetRaisedFromCStr(kind, "boom");
+    Status status = TakeRaisedTvmError();
+    ASSERT_FALSE(status.ok());
+    EXPECT_EQ(status.code(), code) << kind;
+  }
 }
 
 TEST(ErrorTest, NoRaisedErrorIsStillAFailure) {
