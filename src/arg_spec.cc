@@ -52,9 +52,10 @@ std::string Suggestion(const std::string& item) {
   return best == nullptr ? "" : std::string(" Did you mean \"") + best + "\"?";
 }
 
-[[noreturn]] void ThrowInvalidItem(const std::string& item, const std::string& problem) {
+[[noreturn]] void ThrowInvalidItem(const std::string& item, const std::string& problem,
+                                   bool suggest = true) {
   TVM_FFI_THROW(ValueError) << "Invalid arg_spec item \"" << item << "\": " << problem
-                            << Suggestion(item)
+                            << (suggest ? Suggestion(item) : "")
                             << " Valid items are \"args\", \"rets\", \"attrs.<name>\", "
                                "\"ctx.stream\" and \"ctx.device_id\".";
 }
@@ -80,7 +81,8 @@ ArgSpec ArgSpec::Parse(const std::vector<std::string>& items) {
   ArgSpec spec;
   std::set<std::string> seen;
   for (const std::string& item : items) {
-    if (!seen.insert(item).second) ThrowInvalidItem(item, "the item appears more than once.");
+    if (!seen.insert(item).second)
+      ThrowInvalidItem(item, "the item appears more than once.", /*suggest=*/false);
     spec.items_.push_back(ParseItem(item));
   }
   std::vector<size_t> attr_items;

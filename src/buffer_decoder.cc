@@ -34,6 +34,19 @@ Status Measure(int64_t type, const void* value, bool is_result, int64_t index, s
     return Status::InvalidArgument(std::string(Role(is_result)) + " " + std::to_string(index) +
                                    " has an invalid rank " + std::to_string(buffer->rank));
   }
+  if (mapping.halve_last_dim && buffer->rank > 1 && buffer->dims[buffer->rank - 1] % 2 != 0) {
+    int64_t rows = 1;
+    for (int64_t i = 0; i + 1 < buffer->rank; ++i) rows *= buffer->dims[i];
+    // XLA packs 4-bit floats continuously, so with an odd row length every other row starts in
+    // the middle of a byte and no view of 2-lane bytes describes the buffer.
+    if (rows > 1) {
+      return Status::InvalidArgument(std::string(Role(is_result)) + " " + std::to_string(index) +
+                                     " is an F4E2M1FN buffer with an odd last dimension (" +
+                                     std::to_string(buffer->dims[buffer->rank - 1]) +
+                                     ") and several rows: rows start mid-byte, so it has no view "
+                                     "as 2-lane bytes; make the last dimension even");
+    }
+  }
   *tensors += 1;
   *dims += 2 * static_cast<size_t>(buffer->rank);
   return Status();

@@ -42,9 +42,37 @@ tvm::ffi::String PyXlaPlatformName(const tvm::ffi::String& platform) {
   return XlaPlatformName(ParsePlatform(std::string(platform)));
 }
 
+/*!
+ * \brief Whether `function` wraps a callback of the same C entry point as `probe`.
+ *
+ * tvm_ffi makes a Function from a Python callable with TVMFFIFunctionCreate, which stores the
+ * callback's (self, safe_call, deleter) right after the FunctionObj and installs one shared
+ * trampoline as the object's safe_call. Given a probe made from a Python callable, a function
+ * with the same trampoline and the same stored safe_call is Python-backed too. Such functions
+ * must get owned tensors: a borrowed DLTensor view reaching Python crashes on DLPack export.
+ * The stored fields are read only after the trampoline check proves both objects are of the
+ * class that stores them.
+ */
+bool PySameCallbackOrigin(const tvm::ffi::Function& function, const tvm::ffi::Function& probe) {
+  const tvm::ffi::FunctionObj* a = function.get();
+  const tvm::ffi::FunctionObj* b = probe.get();
+  if (a == nullptr || b == nullptr || a->safe_call != b->safe_call) return false;
+  struct StoredCallback {
+    void* self;
+    TVMFFISafeCallType safe_call;
+    void (*deleter)(void*);
+  };
+  auto stored = [](const tvm::ffi::FunctionObj* obj) {
+    return reinterpret_cast<const StoredCallback*>(reinterpret_cast<const char*>(obj) +
+                                                   sizeof(tvm::ffi::FunctionObj));
+  };
+  return stored(a)->safe_call == stored(b)->safe_call;
+}
+
 }  // namespace
 }  // namespace jax_tvm_ffi
 
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(register_target, jax_tvm_ffi::PyRegisterTarget);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(registered_count, jax_tvm_ffi::PyRegisteredCount);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(xla_platform_name, jax_tvm_ffi::PyXlaPlatformName);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(same_callback_origin, jax_tvm_ffi::PySameCallbackOrigin);

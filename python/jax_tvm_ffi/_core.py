@@ -10,7 +10,7 @@ import tvm_ffi
 _LIBRARY_NAME = "libjax_tvm_ffi.so"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def core() -> tvm_ffi.Module:
     """Returns the loaded core module; its functions are defined in ``src/python_module.cc``."""
     path = Path(__file__).with_name(_LIBRARY_NAME)

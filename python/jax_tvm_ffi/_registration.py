@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 import jax.ffi
 import tvm_ffi
 
 from jax_tvm_ffi._core import core
 
-FunctionLike = Union[tvm_ffi.Function, Callable[..., Any], str]
+FunctionLike = tvm_ffi.Function | Callable[..., Any] | str
 
 _PLATFORMS = ("cpu", "gpu", "cuda", "rocm")
 
@@ -23,16 +24,46 @@ def _as_tvm_function(name: str, function: FunctionLike) -> tvm_ffi.Function:
         found = tvm_ffi.get_global_func(function, allow_missing=True)
         if found is None:
             raise ValueError(
-                f"register_ffi_target('{name}'): no TVM FFI global function is named "
-                f"'{function}'"
+                f"register_ffi_target('{name}'): no TVM FFI global function is named '{function}'"
             )
         return found
     if callable(function):
-        return tvm_ffi.convert(function)
+        return tvm_ffi.convert(_keep_exception_names(function))
     raise TypeError(
         f"register_ffi_target('{name}'): function must be a tvm_ffi.Function, a Python callable "
         f"or the name of a global function, not {type(function).__name__}"
     )
+
+
+def _keep_exception_names(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Wraps a Python callable so exceptions keep their class name across the FFI.
+
+    tvm_ffi reports an exception whose class it does not know (ZeroDivisionError, a user's own
+    class) as a bare "RuntimeError"; such exceptions are re-raised as RuntimeError with the
+    class name leading the message.
+    """
+    known_kinds = getattr(tvm_ffi.core, "ERROR_TYPE_TO_NAME", {})
+
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except Exception as error:
+            if type(error) in known_kinds:
+                raise
+            raise RuntimeError(f"{type(error).__name__}: {error}") from error
+
+    return call
+
+
+@functools.cache
+def _python_probe() -> tvm_ffi.Function:
+    return tvm_ffi.convert(lambda *args: None)
+
+
+def _is_python_backed(function: tvm_ffi.Function) -> bool:
+    """True for a tvm_ffi.Function made from a Python callable (convert, register_global_func)."""
+    return bool(core().same_callback_origin(function, _python_probe()))
 
 
 def _is_python_callable(function: FunctionLike) -> bool:
@@ -122,9 +153,9 @@ def register_ffi_target(
         )
     items = _check_arg_spec(name, arg_spec)
     tvm_function = _as_tvm_function(name, function)
-    if _is_python_callable(function):
+    if _is_python_callable(function) or _is_python_backed(tvm_function):
         # Python code cannot use a borrowed DLTensor view (DLPack export of one crashes in
-        # tvm_ffi), so Python callables always get owned tensors.
+        # tvm_ffi), so Python functions always get owned tensors.
         pass_owned_tensor = True
     lib = core()
     try:

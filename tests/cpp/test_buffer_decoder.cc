@@ -139,17 +139,39 @@ TEST(BufferDecoderTest, PackedFloat4HalvesTheLastDimensionRoundingUp) {
   CallFrameBuilder builder;
   builder.AddArg(XLA_FFI_DataType_F4E2M1FN, dummy, {3, 8});
   builder.AddArg(XLA_FFI_DataType_F4E2M1FN, dummy, {5});
-  builder.AddRet(XLA_FFI_DataType_F4E2M1FN, dummy, {2, 7});
+  builder.AddRet(XLA_FFI_DataType_F4E2M1FN, dummy, {1, 7});
   BufferDecoder decoder;
   ASSERT_TRUE(Decode(builder, &decoder).ok());
   EXPECT_THAT(Shape(*decoder.arg(0)), ElementsAre(3, 4));
   EXPECT_THAT(Strides(*decoder.arg(0)), ElementsAre(4, 1));
   EXPECT_THAT(Shape(*decoder.arg(1)), ElementsAre(3));
-  EXPECT_THAT(Shape(*decoder.ret(0)), ElementsAre(2, 4));
+  EXPECT_THAT(Shape(*decoder.ret(0)), ElementsAre(1, 4));
   EXPECT_THAT(Strides(*decoder.ret(0)), ElementsAre(4, 1));
   EXPECT_EQ(decoder.arg(0)->dtype.code, kDLFloat4_e2m1fn);
   EXPECT_EQ(decoder.arg(0)->dtype.bits, 4);
   EXPECT_EQ(decoder.arg(0)->dtype.lanes, 2);
+}
+
+TEST(BufferDecoderTest, PackedFloat4WithOddRowsIsRefused) {
+  // 2 rows of 7 values take 7 bytes; 2 rows of 4 two-lane bytes would claim 8.
+  uint8_t dummy[8];
+  CallFrameBuilder builder;
+  builder.AddArg(XLA_FFI_DataType_F32, dummy, {1});
+  builder.AddRet(XLA_FFI_DataType_F4E2M1FN, dummy, {2, 7});
+  BufferDecoder decoder;
+  Status status = Decode(builder, &decoder);
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("result 0"));
+  EXPECT_THAT(status.message(), HasSubstr("odd last dimension (7)"));
+}
+
+TEST(BufferDecoderTest, PackedFloat4WithOddRowsButNoElementsIsAccepted) {
+  uint8_t dummy = 0;
+  CallFrameBuilder builder;
+  builder.AddArg(XLA_FFI_DataType_F4E2M1FN, &dummy, {0, 7});
+  BufferDecoder decoder;
+  ASSERT_TRUE(Decode(builder, &decoder).ok());
+  EXPECT_THAT(Shape(*decoder.arg(0)), ElementsAre(0, 4));
 }
 
 TEST(BufferDecoderTest, PackedFloat4ScalarIsNotReshaped) {

@@ -1,5 +1,6 @@
 // C++ kernels the Python tests register as XLA FFI targets. Compiled once per test session
 // with tvm_ffi.cpp.load_inline (see tests/conftest.py).
+#include <tvm/ffi/container/array.h>
 #include <tvm/ffi/container/tensor.h>
 #include <tvm/ffi/error.h>
 #include <tvm/ffi/string.h>
@@ -88,8 +89,7 @@ void affine_attrs(TensorView x, TensorView y, double scale, int64_t offset, bool
 }
 
 // Writes [stream, device_id] into out (int64, 2 entries); x is only a shape carrier.
-void placement(int64_t device_id, TensorView x, int64_t stream, TensorView out) {
-  (void)x;
+void placement(int64_t device_id, TensorView, int64_t stream, TensorView out) {
   CheckDType(out, kDLInt, 64, "out");
   TVM_FFI_ICHECK_EQ(out.numel(), 2);
   int64_t* o = static_cast<int64_t*>(out.data_ptr());
@@ -122,12 +122,28 @@ void sum_and_dec(TensorView x, TensorView s, TensorView d) {
   *static_cast<float*>(s.data_ptr()) = total;
 }
 
-void throw_value_error(TensorView x, TensorView y) {
+// Writes the address of out's data into out[0] (int64): shows that results are XLA's buffers.
+void write_address(TensorView out) {
+  CheckDType(out, kDLInt, 64, "out");
+  TVM_FFI_ICHECK_GE(out.numel(), 1);
+  *static_cast<int64_t*>(out.data_ptr()) =
+      static_cast<int64_t>(reinterpret_cast<intptr_t>(out.data_ptr()));
+}
+
+// out[0] = sum(values): an array attribute decoded on every call.
+void sum_array_attr(TensorView out, tvm::ffi::Array<int64_t> values) {
+  CheckDType(out, kDLInt, 64, "out");
+  int64_t total = 0;
+  for (int64_t value : values) total += value;
+  *static_cast<int64_t*>(out.data_ptr()) = total;
+}
+
+void throw_value_error(TensorView x, TensorView) {
   TVM_FFI_THROW(ValueError) << "kernel rejected input of rank " << x.ndim();
 }
 
-void icheck_fail(TensorView x, TensorView y) {
+void icheck_fail(TensorView x, TensorView) {
   TVM_FFI_ICHECK_EQ(x.ndim(), 99) << "x must be 99-dimensional";
 }
 
-int64_t returns_int(TensorView x, TensorView y) { return 42; }
+int64_t returns_int(TensorView, TensorView) { return 42; }

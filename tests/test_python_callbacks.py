@@ -1,0 +1,183 @@
+"""Python functions as targets: borrowed views, owned tensors, and tensors kept past the call."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tvm_ffi
+
+X = jnp.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], jnp.float32)
+
+
+def call(name: str, x: jax.Array = X, **attrs: Any) -> jax.Array:
+    return jax.ffi.ffi_call(name, jax.ShapeDtypeStruct(x.shape, x.dtype))(x, **attrs)
+
+
+@pytest.mark.parametrize("owned", [False, True], ids=["borrowed", "owned"])
+def test_callback_reads_inputs_and_writes_outputs(register, owned: bool) -> None:
+    def affine(x: tvm_ffi.Tensor, y: tvm_ffi.Tensor, scale: float) -> None:
+        assert isinstance(x, tvm_ffi.Tensor) and isinstance(y, tvm_ffi.Tensor)
+        np.from_dlpack(y)[...] = np.from_dlpack(x) * scale + 1
+
+    name = register(affine, ["args", "rets", "attrs.scale"], pass_owned_tensor=owned)
+    out = jax.jit(lambda x: call(name, x, scale=np.float32(3)))(X)
+    np.testing.assert_array_equal(out, X * 3 + 1)
+
+
+def test_callback_with_several_inputs_and_outputs(register) -> None:
+    def split(a: Any, b: Any, total: Any, difference: Any) -> None:
+        np.from_dlpack(total)[...] = np.from_dlpack(a) + np.from_dlpack(b)
+        np.from_dlpack(difference)[...] = np.from_dlpack(a) - np.from_dlpack(b)
+
+    name = register(split, pass_owned_tensor=True)
+    a = jnp.arange(4, dtype=jnp.int32)
+    b = jnp.array([10, 20, 30, 40], jnp.int32)
+    total, difference = jax.ffi.ffi_call(name, (jax.ShapeDtypeStruct(a.shape, a.dtype),) * 2)(a, b)
+    np.testing.assert_array_equal(total, a + b)
+    np.testing.assert_array_equal(difference, a - b)
+
+
+@pytest.mark.parametrize("owned", [False, True], ids=["default", "owned"])
+def test_python_callables_get_private_copies_on_cpu(register, owned: bool) -> None:
+    # Python callables always get owned tensors (a borrowed view cannot be exported with
+    # DLPack); on CPU these are backed by private copies of XLA's buffers.
+    addresses: list[int] = []
+
+    def record(x: tvm_ffi.Tensor, y: tvm_ffi.Tensor) -> None:
+        array = np.from_dlpack(x)
+        addresses.append(array.ctypes.data)
+        np.testing.assert_array_equal(array, np.asarray(X))
+        np.from_dlpack(y)[...] = array
+
+    name = register(record, pass_owned_tensor=owned)
+    out = call(name, X)
+    np.testing.assert_array_equal(out, X)
+    assert addresses[0] != X.unsafe_buffer_pointer()
+    assert addresses[0] != out.unsafe_buffer_pointer()
+    assert addresses[0] % 16 == 0
+
+
+def test_keeping_a_tensor_fails_even_without_pass_owned_tensor(register) -> None:
+    kept: list[Any] = []
+    name = register(lambda x, y: kept.append(np.from_dlpack(x)))
+    with pytest.raises(jax.errors.JaxRuntimeError, match="kept a reference"):
+        np.asarray(call(name, X))
+    np.testing.assert_array_equal(kept[0], X)
+
+
+def test_writing_an_owned_input_does_not_change_the_jax_array(register) -> None:
+    def scribble(x: tvm_ffi.Tensor, y: tvm_ffi.Tensor) -> None:
+        np.from_dlpack(y)[...] = np.from_dlpack(x)
+        np.from_dlpack(x)[...] = -1
+
+    x = jnp.array([1.0, 2.0], jnp.float32)
+    name = register(scribble, pass_owned_tensor=True)
+    np.testing.assert_array_equal(call(name, x), [1.0, 2.0])
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def kept_message(name: str, x: jax.Array) -> str:
+    with pytest.raises(jax.errors.JaxRuntimeError) as raised:
+        np.asarray(call(name, x))
+    return str(raised.value)
+
+
+def test_keeping_an_input_array_fails_the_call(register) -> None:
+    kept: list[np.ndarray] = []
+
+    def keep(x: tvm_ffi.Tensor, y: tvm_ffi.Tensor) -> None:
+        kept.append(np.from_dlpack(x))
+        np.from_dlpack(y)[...] = 0
+
+    name = register(keep, pass_owned_tensor=True)
+    x = jnp.arange(1000, dtype=jnp.float32) * 0.5
+    message = kept_message(name, x)
+    assert message.startswith("FAILED_PRECONDITION: ")
+    assert "kept a reference" in message
+    assert "argument 0" in message
+    assert name in message
+
+    # The kept array is safe to read, holds the input, and is not XLA's memory.
+    array = kept[0]
+    expected = np.arange(1000, dtype=np.float32) * 0.5
+    np.testing.assert_array_equal(array, expected)
+    assert array.ctypes.data != x.unsafe_buffer_pointer()
+    del x
+    gc.collect()
+    churn = [jax.jit(lambda v: v * 3 - 7)(jnp.full((1000,), i, jnp.float32)) for i in range(20)]
+    for out in churn:
+        out.block_until_ready()
+    np.testing.assert_array_equal(array, expected)
+
+
+def test_keeping_the_tensor_object_fails_the_call(register) -> None:
+    kept: list[tvm_ffi.Tensor] = []
+
+    def keep(x: tvm_ffi.Tensor, y: tvm_ffi.Tensor) -> None:
+        kept.append(x)
+
+    name = register(keep, pass_owned_tensor=True)
+    message = kept_message(name, X)
+    assert "kept a reference" in message and "argument 0" in message
+    assert tuple(kept[0].shape) == X.shape
+    np.testing.assert_array_equal(np.from_dlpack(kept[0]), X)
+
+
+def test_keeping_a_result_names_the_result(register) -> None:
+    kept: list[np.ndarray] = []
+
+    def keep(x: tvm_ffi.Tensor, y: tvm_ffi.Tensor) -> None:
+        out = np.from_dlpack(y)
+        out[...] = np.from_dlpack(x) + 1
+        kept.append(out)
+
+    name = register(keep, pass_owned_tensor=True)
+    message = kept_message(name, X)
+    assert "result 0" in message
+    assert "argument 0" not in message
+    np.testing.assert_array_equal(kept[0], X + 1)
+
+
+def test_keeping_several_tensors_names_each(register) -> None:
+    kept: list[Any] = []
+
+    def keep(a: Any, b: Any, y: Any) -> None:
+        kept.extend([a, y])
+
+    name = register(keep, pass_owned_tensor=True)
+    with pytest.raises(jax.errors.JaxRuntimeError) as raised:
+        jax.ffi.ffi_call(name, jax.ShapeDtypeStruct((2,), jnp.float32))(X, X)
+    message = str(raised.value)
+    assert "argument 0" in message and "result 0" in message
+    assert "argument 1" not in message
+
+
+def test_calls_work_again_after_a_kept_reference(register) -> None:
+    kept: list[Any] = []
+
+    def maybe_keep(x: tvm_ffi.Tensor, y: tvm_ffi.Tensor, keep: bool) -> None:
+        np.from_dlpack(y)[...] = np.from_dlpack(x) * 2
+        if keep:
+            kept.append(x)
+
+    name = register(maybe_keep, ["args", "rets", "attrs.keep"], pass_owned_tensor=True)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="kept a reference"):
+        np.asarray(call(name, X, keep=True))
+    np.testing.assert_array_equal(call(name, X, keep=False), X * 2)
+    kept.clear()
+    np.testing.assert_array_equal(jax.jit(lambda x: call(name, x, keep=False))(X), X * 2)
+
+
+def test_temporary_references_released_before_return_are_fine(register) -> None:
+    def copy(x: tvm_ffi.Tensor, y: tvm_ffi.Tensor) -> None:
+        views = [np.from_dlpack(x) for _ in range(5)]
+        np.from_dlpack(y)[...] = sum(views)
+        del views
+
+    name = register(copy, pass_owned_tensor=True)
+    np.testing.assert_array_equal(call(name, X), X * 5)
