@@ -1,0 +1,131 @@
+"""Runs the jax-tvm-ffi benchmark suite: the bridge against native XLA FFI, on the same data.
+
+Usage::
+
+    python benchmarks/run.py [--quick] [--json PATH]
+
+In one run it measures (see benchmarks/README.md):
+
+1. XLA loop: a jitted ``fori_loop`` of custom calls, native typed handler against the bridge;
+2. handler alone: one call on a synthetic call frame, with heap allocations per call (C++);
+3. Python callbacks: a NumPy callback through the bridge against ``jax.pure_callback``;
+4. scaling: per-call cost against tensor count and rank, and registration time.
+
+It prints tables, and writes the results as JSON to PATH with a plot beside it (same stem,
+``.png``); without ``--json`` both go to a new temporary directory, named at the end. Timings
+are reported, never checked: the exit status is non-zero only when something failed to build or
+run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import jax
+import jaxlib
+import tvm_ffi
+
+import bench_callbacks
+import bench_handler
+import bench_registration
+import bench_xla_loop
+import native_build
+import report
+from common import FULL, QUICK, BenchmarkError, Settings
+
+T = TypeVar("T")
+
+
+def _step(label: str, action: Callable[[], T]) -> T:
+    """Runs one stage, reporting it and its duration on stderr."""
+    print(f"[bench] {label} ...", end="", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    result = action()
+    print(f" {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+    return result
+
+
+def run_all(settings: Settings) -> dict[str, Any]:
+    """Builds the C++ side and runs every measurement; returns the results by JSON key."""
+    artifacts = _step("building benchmarks/cpp", native_build.build)
+    handler, scaling = _step(
+        "handler and scaling (Google Benchmark)",
+        lambda: bench_handler.run(artifacts.handler_benchmark, settings),
+    )
+    kernels = bench_xla_loop.register_targets(artifacts.kernel_library)
+    xla_loop = _step("XLA loop", lambda: bench_xla_loop.run(kernels, settings))
+    callbacks = _step("Python callbacks", lambda: bench_callbacks.run(settings))
+    registration = _step(
+        "registration", lambda: bench_registration.run(kernels.bridge_function, settings)
+    )
+    return {
+        "xla_loop": xla_loop,
+        "handler": handler,
+        "python_callback": callbacks,
+        "scaling": scaling,
+        "registration": registration,
+    }
+
+
+def _meta(settings: Settings, seconds: float, warnings: list[str]) -> dict[str, Any]:
+    return {
+        "mode": settings.name,
+        "seconds": seconds,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "tvm_ffi": tvm_ffi.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()}",
+        "cpus": os.cpu_count(),
+        "warnings": warnings,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parses the command line, runs the suite and reports; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run (about a minute)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+
+    warnings = [w for w in [native_build.stale_install_warning()] if w]
+    for warning in warnings:
+        print(f"[bench] warning: {warning}", file=sys.stderr)
+    start = time.perf_counter()
+    try:
+        results = run_all(settings)
+    except BenchmarkError as error:
+        print(f"\n[bench] error: {error}", file=sys.stderr)
+        return 1
+    results["meta"] = _meta(settings, time.perf_counter() - start, warnings)
+    print(report.format_report(results))
+
+    json_path = args.json
+    if json_path is None:
+        json_path = Path(tempfile.mkdtemp(prefix="jax_tvm_ffi_bench_")) / "results.json"
+    report.write_json(results, json_path)
+    plot_path = json_path.with_suffix(".png")
+    try:
+        report.save_plot(results["scaling"], plot_path)
+    except ImportError:
+        print(
+            f"\n[bench] error: wrote {json_path} but no plot: matplotlib is not installed "
+            '(pip install ".[bench]")',
+            file=sys.stderr,
+        )
+        return 1
+    print(f"\nResults: {json_path}\nPlot:    {plot_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
