@@ -7,10 +7,13 @@
 #define JAX_TVM_FFI_SRC_ATTR_DECODER_H_
 
 #include <tvm/ffi/any.h>
+#include <tvm/ffi/c_api.h>
 #include <xla/ffi/api/c_api.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "jax_tvm_ffi/arg_spec.h"
 #include "status.h"
@@ -27,6 +30,73 @@ namespace jax_tvm_ffi {
  *         passes one the spec does not name.
  */
 Status MatchAttrs(const ArgSpec& spec, const XLA_FFI_Attrs& attrs, size_t* frame_index);
+
+/*!
+ * \brief The common case of MatchAttrs, inline for the call path: the frame holds exactly the
+ *        spec's attributes, in the spec's sorted order (XLA sorts attributes by name), so
+ *        attribute w of the frame is sorted_attr_names()[w]. Names are compared byte by byte, as
+ *        XLA's own typed binding does. Returns false when MatchAttrs must decide.
+ */
+inline bool AttrsMatchInOrder(const ArgSpec& spec, const XLA_FFI_Attrs& attrs) {
+  const std::vector<std::string>& wanted = spec.sorted_attr_names();
+  if (static_cast<size_t>(attrs.size) != wanted.size()) return false;
+  for (size_t w = 0; w < wanted.size(); ++w) {
+    const XLA_FFI_ByteSpan* name = attrs.names[w];
+    if (name->len != wanted[w].size()) return false;
+    for (size_t i = 0; i < name->len; ++i) {
+      if (name->ptr[i] != wanted[w][i]) return false;
+    }
+  }
+  return true;
+}
+
+/*!
+ * \brief Decodes a scalar attribute straight into a packed argument slot, for the call path.
+ * \return false when the scalar needs DecodeAttr (F16/BF16, an out-of-range U64, an unsupported
+ *         type), which also produces the error message.
+ */
+inline bool DecodeScalarFast(const XLA_FFI_Scalar& scalar, TVMFFIAny* out) {
+  out->zero_padding = 0;
+  switch (scalar.dtype) {
+    case XLA_FFI_DataType_PRED:
+      out->type_index = kTVMFFIBool;
+      out->v_int64 = *static_cast<const uint8_t*>(scalar.value) != 0;
+      return true;
+    case XLA_FFI_DataType_S8:
+      out->v_int64 = *static_cast<const int8_t*>(scalar.value);
+      break;
+    case XLA_FFI_DataType_S16:
+      out->v_int64 = *static_cast<const int16_t*>(scalar.value);
+      break;
+    case XLA_FFI_DataType_S32:
+      out->v_int64 = *static_cast<const int32_t*>(scalar.value);
+      break;
+    case XLA_FFI_DataType_S64:
+      out->v_int64 = *static_cast<const int64_t*>(scalar.value);
+      break;
+    case XLA_FFI_DataType_U8:
+      out->v_int64 = *static_cast<const uint8_t*>(scalar.value);
+      break;
+    case XLA_FFI_DataType_U16:
+      out->v_int64 = *static_cast<const uint16_t*>(scalar.value);
+      break;
+    case XLA_FFI_DataType_U32:
+      out->v_int64 = *static_cast<const uint32_t*>(scalar.value);
+      break;
+    case XLA_FFI_DataType_F32:
+      out->type_index = kTVMFFIFloat;
+      out->v_float64 = *static_cast<const float*>(scalar.value);
+      return true;
+    case XLA_FFI_DataType_F64:
+      out->type_index = kTVMFFIFloat;
+      out->v_float64 = *static_cast<const double*>(scalar.value);
+      return true;
+    default:
+      return false;
+  }
+  out->type_index = kTVMFFIInt;
+  return true;
+}
 
 /*!
  * \brief Decodes one attribute value.

@@ -34,6 +34,19 @@ Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, Ta
       attr_slot_of_item(this->spec.items().size(), 0) {
   const std::vector<size_t>& sorted_items = this->spec.sorted_attr_items();
   for (size_t w = 0; w < sorted_items.size(); ++w) attr_slot_of_item[sorted_items[w]] = w;
+  PackedOffset next;
+  for (const ArgSpecItem& item : this->spec.items()) {
+    item_offsets.push_back(next);
+    if (item.kind == ArgKind::kArgs) {
+      ++next.per_arg;
+    } else if (item.kind == ArgKind::kRets) {
+      ++next.per_ret;
+    } else {
+      ++next.fixed;
+    }
+  }
+  end_offset = next;
+  for (size_t item_index : sorted_items) attr_offsets.push_back(item_offsets[item_index]);
 }
 
 }  // namespace jax_tvm_ffi

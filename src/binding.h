@@ -33,6 +33,25 @@ struct Binding {
   XLA_FFI_Handler_Traits traits;
   /*! \brief For each attribute item of spec.items(), its index in spec.sorted_attr_names(). */
   std::vector<size_t> attr_slot_of_item;
+  /*!
+   * \brief Where an item's values start among the packed arguments: the offset is
+   *        fixed + per_arg * (number of arguments) + per_ret * (number of results), since only
+   *        the buffer counts vary between call sites.
+   */
+  struct PackedOffset {
+    size_t fixed = 0;
+    size_t per_arg = 0;
+    size_t per_ret = 0;
+    size_t At(size_t num_args, size_t num_rets) const {
+      return fixed + per_arg * num_args + per_ret * num_rets;
+    }
+  };
+  /*! \brief The offset of each item of spec.items(). */
+  std::vector<PackedOffset> item_offsets;
+  /*! \brief The offset of each attribute, indexed like spec.sorted_attr_names(). */
+  std::vector<PackedOffset> attr_offsets;
+  /*! \brief The offset one past the last item: the number of packed arguments. */
+  PackedOffset end_offset;
 };
 
 }  // namespace jax_tvm_ffi

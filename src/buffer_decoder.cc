@@ -1,65 +1,75 @@
 /*!
  * \file buffer_decoder.cc
- * \brief XLA buffers to DLTensor views.
+ * \brief XLA buffers to DLTensor views, in one pass over the call frame.
  */
 #include "buffer_decoder.h"
 
 #include <string>
 
 #include "jax_tvm_ffi/dtype.h"
+#include "predict.h"
 
 namespace jax_tvm_ffi {
 namespace {
 
-const char* Role(bool is_result) { return is_result ? "result" : "argument"; }
-
-// Checks one buffer; counts it (unless it is a token) and the shape/stride slots it needs.
-Status Measure(int64_t type, const void* value, bool is_result, int64_t index, size_t* tensors,
-               size_t* dims) {
-  if (type != XLA_FFI_ArgType_BUFFER || value == nullptr) {
-    return Status::InvalidArgument(std::string(Role(is_result)) + " " + std::to_string(index) +
-                                   " is not a buffer (XLA value type " + std::to_string(type) +
-                                   ")");
-  }
-  const auto* buffer = static_cast<const XLA_FFI_Buffer*>(value);
-  DTypeMapping mapping = MapDataType(buffer->dtype);
-  if (!mapping.valid) {
-    if (buffer->dtype == XLA_FFI_DataType_TOKEN) return Status();
-    return Status::InvalidArgument(std::string(Role(is_result)) + " " + std::to_string(index) +
-                                   " has element type " + DataTypeName(buffer->dtype) + " (code " +
-                                   std::to_string(buffer->dtype) +
-                                   "), which has no DLPack equivalent");
-  }
-  if (buffer->rank < 0 || (buffer->rank > 0 && buffer->dims == nullptr)) {
-    return Status::InvalidArgument(std::string(Role(is_result)) + " " + std::to_string(index) +
-                                   " has an invalid rank " + std::to_string(buffer->rank));
-  }
-  if (mapping.halve_last_dim && buffer->rank > 1 && buffer->dims[buffer->rank - 1] % 2 != 0) {
-    int64_t rows = 1;
-    for (int64_t i = 0; i + 1 < buffer->rank; ++i) rows *= buffer->dims[i];
-    // XLA packs 4-bit floats continuously, so with an odd row length every other row starts in
-    // the middle of a byte and no view of 2-lane bytes describes the buffer.
-    if (rows > 1) {
-      return Status::InvalidArgument(std::string(Role(is_result)) + " " + std::to_string(index) +
-                                     " is an F4E2M1FN buffer with an odd last dimension (" +
-                                     std::to_string(buffer->dims[buffer->rank - 1]) +
-                                     ") and several rows: rows start mid-byte, so it has no view "
-                                     "as 2-lane bytes; make the last dimension even");
-    }
-  }
-  *tensors += 1;
-  *dims += 2 * static_cast<size_t>(buffer->rank);
-  return Status();
+std::string Describe(bool is_result, int64_t index) {
+  return std::string(is_result ? "result " : "argument ") + std::to_string(index);
 }
 
-// Fills one view; returns the next free shape/stride slot.
-int64_t* Fill(const XLA_FFI_Buffer& buffer, DLDevice device, DLTensor* out, int64_t* dims) {
-  DTypeMapping mapping = MapDataType(buffer.dtype);
+// The failures below are built out of line: the success path stays small.
+[[gnu::noinline, gnu::cold]] Status NotABuffer(bool is_result, int64_t index, int64_t type) {
+  return Status::InvalidArgument(Describe(is_result, index) + " is not a buffer (XLA value type " +
+                                 std::to_string(type) + ")");
+}
+
+[[gnu::noinline, gnu::cold]] Status Unmappable(bool is_result, int64_t index,
+                                               XLA_FFI_DataType dtype) {
+  return Status::InvalidArgument(Describe(is_result, index) + " has element type " +
+                                 DataTypeName(dtype) + " (code " + std::to_string(dtype) +
+                                 "), which has no DLPack equivalent");
+}
+
+[[gnu::noinline, gnu::cold]] Status BadRank(bool is_result, int64_t index, int64_t rank) {
+  return Status::InvalidArgument(Describe(is_result, index) + " has an invalid rank " +
+                                 std::to_string(rank));
+}
+
+[[gnu::noinline, gnu::cold]] Status OddPackedRows(bool is_result, int64_t index, int64_t last_dim) {
+  return Status::InvalidArgument(
+      Describe(is_result, index) + " is an F4E2M1FN buffer with an odd last dimension (" +
+      std::to_string(last_dim) +
+      ") and several rows: rows start mid-byte, so it has no view as 2-lane bytes; make the last "
+      "dimension even");
+}
+
+// XLA packs 4-bit floats continuously, so with an odd row length every other row starts in the
+// middle of a byte and no view of 2-lane bytes describes the buffer.
+bool HasOddPackedRows(const XLA_FFI_Buffer& buffer) {
+  if (buffer.rank < 2 || buffer.dims[buffer.rank - 1] % 2 == 0) return false;
+  int64_t rows = 1;
+  for (int64_t i = 0; i + 1 < buffer.rank; ++i) rows *= buffer.dims[i];
+  return rows > 1;
+}
+
+// The stride/shape slots a buffer's view needs: strides, plus a shape of its own when packed.
+int64_t SlotsFor(const XLA_FFI_Buffer& buffer) {
+  const bool packed = detail::LookupDLDataType(buffer.dtype).code == kDLFloat4_e2m1fn;
+  return buffer.rank * (packed ? 2 : 1);
+}
+
+// Fills one view; returns the next free slot.
+int64_t* Fill(const XLA_FFI_Buffer& buffer, DLDataType dtype, DLDevice device, DLTensor* out,
+              int64_t* slots) {
   const int rank = static_cast<int>(buffer.rank);
-  int64_t* shape = dims;
-  int64_t* strides = dims + rank;
-  for (int i = 0; i < rank; ++i) shape[i] = buffer.dims[i];
-  if (mapping.halve_last_dim && rank > 0) shape[rank - 1] = (shape[rank - 1] + 1) / 2;
+  int64_t* shape = buffer.dims;
+  int64_t* strides = slots;
+  slots += rank;
+  if (JAX_TVM_FFI_UNLIKELY(dtype.code == kDLFloat4_e2m1fn && rank > 0)) {
+    shape = slots;
+    slots += rank;
+    for (int i = 0; i < rank; ++i) shape[i] = buffer.dims[i];
+    shape[rank - 1] = (shape[rank - 1] + 1) / 2;
+  }
   int64_t stride = 1;
   for (int i = rank - 1; i >= 0; --i) {
     strides[i] = stride;
@@ -68,53 +78,109 @@ int64_t* Fill(const XLA_FFI_Buffer& buffer, DLDevice device, DLTensor* out, int6
   out->data = buffer.data;
   out->device = device;
   out->ndim = rank;
-  out->dtype = mapping.dtype;
+  out->dtype = dtype;
   out->shape = shape;
   out->strides = strides;
   out->byte_offset = 0;
-  return dims + 2 * static_cast<ptrdiff_t>(rank);
+  return slots;
 }
 
 }  // namespace
 
-Status BufferDecoder::Decode(const XLA_FFI_Args& args, const XLA_FFI_Rets& rets, DLDevice device) {
-  size_t arg_tensors = 0;
-  size_t ret_tensors = 0;
-  size_t dims = 0;
-  for (int64_t i = 0; i < args.size; ++i) {
-    Status status = Measure(args.types[i], args.args[i], false, i, &arg_tensors, &dims);
-    if (!status.ok()) return status;
+// Checks a buffer the straight path cannot take (a token, an unmappable type, a bad rank, packed
+// 4-bit floats) and says what to do with it.
+enum class Special { kTake, kSkip, kFail };
+[[gnu::noinline]] Special CheckSpecial(const XLA_FFI_Buffer& buffer, bool is_result, int64_t index,
+                                       Status* failure) {
+  const DLDataType dtype = detail::LookupDLDataType(buffer.dtype);
+  if (dtype.bits == 0) {
+    if (buffer.dtype == XLA_FFI_DataType_TOKEN) return Special::kSkip;  // Tokens carry no data.
+    *failure = Unmappable(is_result, index, buffer.dtype);
+    return Special::kFail;
   }
-  for (int64_t i = 0; i < rets.size; ++i) {
-    Status status = Measure(rets.types[i], rets.rets[i], true, i, &ret_tensors, &dims);
-    if (!status.ok()) return status;
+  if (buffer.rank < 0 || (buffer.rank > 0 && buffer.dims == nullptr)) {
+    *failure = BadRank(is_result, index, buffer.rank);
+    return Special::kFail;
   }
-  num_args_ = arg_tensors;
-  num_rets_ = ret_tensors;
+  if (dtype.code == kDLFloat4_e2m1fn && HasOddPackedRows(buffer)) {
+    *failure = OddPackedRows(is_result, index, buffer.dims[buffer.rank - 1]);
+    return Special::kFail;
+  }
+  return Special::kTake;
+}
 
-  tensors_ = inline_tensors_;
-  if (arg_tensors + ret_tensors > kInlineTensors) {
-    heap_tensors_.resize(arg_tensors + ret_tensors);
-    tensors_ = heap_tensors_.data();
+Status BufferDecoder::DecodeList(int64_t size, const int32_t* types, void* const* values,
+                                 bool is_result, DLDevice device, size_t* count) {
+  DLTensor* out = tensors_ + *count;
+  int64_t* slots = next_dims_;
+  for (int64_t i = 0; i < size; ++i) {
+    if (JAX_TVM_FFI_UNLIKELY(types[i] != XLA_FFI_ArgType_BUFFER || values[i] == nullptr)) {
+      return NotABuffer(is_result, i, types[i]);
+    }
+    const auto& buffer = *static_cast<const XLA_FFI_Buffer*>(values[i]);
+    const DLDataType dtype = detail::LookupDLDataType(buffer.dtype);
+    const int64_t rank = buffer.rank;
+    // One test sends every unusual buffer to CheckSpecial: no DLPack type (bits 0), packed
+    // 4-bit floats (bits 4, lanes 2), and ranks outside [0, 64).
+    if (JAX_TVM_FFI_UNLIKELY(dtype.bits == 0 || dtype.lanes != 1 ||
+                             static_cast<uint64_t>(rank) >= 64 ||
+                             (rank > 0 && buffer.dims == nullptr))) {
+      Status failure;
+      Special special = CheckSpecial(buffer, is_result, i, &failure);
+      if (special == Special::kFail) return failure;
+      if (special == Special::kSkip) continue;
+    }
+    if (JAX_TVM_FFI_UNLIKELY(slots + SlotsFor(buffer) > dims_end_)) {
+      dims_overflow_ = true;  // Decode() starts again with room for every buffer.
+      return Status();
+    }
+    slots = Fill(buffer, dtype, device, out++, slots);
   }
-  int64_t* next_dims = inline_dims_;
-  if (dims > kInlineDims) {
-    heap_dims_.resize(dims);
-    next_dims = heap_dims_.data();
-  }
-
-  DLTensor* out = tensors_;
-  for (int64_t i = 0; i < args.size; ++i) {
-    const auto& buffer = *static_cast<const XLA_FFI_Buffer*>(args.args[i]);
-    if (buffer.dtype == XLA_FFI_DataType_TOKEN) continue;
-    next_dims = Fill(buffer, device, out++, next_dims);
-  }
-  for (int64_t i = 0; i < rets.size; ++i) {
-    const auto& buffer = *static_cast<const XLA_FFI_Buffer*>(rets.rets[i]);
-    if (buffer.dtype == XLA_FFI_DataType_TOKEN) continue;
-    next_dims = Fill(buffer, device, out++, next_dims);
-  }
+  *count = static_cast<size_t>(out - tensors_);
+  next_dims_ = slots;
   return Status();
+}
+
+Status BufferDecoder::Decode(const XLA_FFI_Args& args, const XLA_FFI_Rets& rets, DLDevice device) {
+  static_assert(
+      sizeof(XLA_FFI_ArgType) == sizeof(int32_t) && sizeof(XLA_FFI_RetType) == sizeof(int32_t),
+      "argument and result type tags are read as int32");
+  const size_t buffers = static_cast<size_t>(args.size + rets.size);
+  tensors_ = inline_tensors_;
+  if (JAX_TVM_FFI_UNLIKELY(buffers > kInlineTensors)) {
+    heap_tensors_.reset(new DLTensor[buffers]);
+    tensors_ = heap_tensors_.get();
+  }
+  next_dims_ = inline_dims_;
+  dims_end_ = inline_dims_ + kInlineDims;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    dims_overflow_ = false;
+    size_t count = 0;
+    Status status = DecodeList(args.size, reinterpret_cast<const int32_t*>(args.types), args.args,
+                               false, device, &count);
+    if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
+    num_args_ = count;
+    if (JAX_TVM_FFI_UNLIKELY(dims_overflow_)) goto overflow;
+    status = DecodeList(rets.size, reinterpret_cast<const int32_t*>(rets.types), rets.rets, true,
+                        device, &count);
+    if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
+    num_rets_ = count - num_args_;
+    if (JAX_TVM_FFI_UNLIKELY(dims_overflow_)) goto overflow;
+    return Status();
+  overflow:
+    // Rare: more stride and shape entries than the inline storage holds.
+    int64_t dims = 0;
+    for (int64_t i = 0; i < args.size; ++i) {
+      dims += SlotsFor(*static_cast<const XLA_FFI_Buffer*>(args.args[i]));
+    }
+    for (int64_t i = 0; i < rets.size; ++i) {
+      dims += SlotsFor(*static_cast<const XLA_FFI_Buffer*>(rets.rets[i]));
+    }
+    heap_dims_.reset(new int64_t[dims]);
+    next_dims_ = heap_dims_.get();
+    dims_end_ = heap_dims_.get() + dims;
+  }
+  return Status::Error(XLA_FFI_Error_Code_INTERNAL, "buffer decoding ran out of room");
 }
 
 }  // namespace jax_tvm_ffi

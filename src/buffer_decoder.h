@@ -11,7 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 #include "status.h"
 
@@ -20,9 +20,10 @@ namespace jax_tvm_ffi {
 /*!
  * \brief The tensors of one call: the arguments, then the results.
  *
- * Storage for typical calls (up to kInlineTensors tensors, kInlineDims shape and stride entries
- * in all) lives inside the object, so a decoder on the stack makes no heap allocation. Token
- * buffers carry no data and are left out.
+ * A view's shape points at XLA's own dimension array (it lives as long as the call frame); only
+ * strides, and the halved shapes of packed 4-bit floats, need storage. Storage for typical calls
+ * (up to kInlineTensors tensors and kInlineDims stride/shape entries) lives inside the object, so
+ * a decoder on the stack makes no heap allocation. Token buffers carry no data and are left out.
  */
 class BufferDecoder {
  public:
@@ -51,13 +52,20 @@ class BufferDecoder {
   DLTensor* tensors() { return tensors_; }
 
  private:
+  // Decodes one list (arguments or results) into tensors_, counting views in *count.
+  Status DecodeList(int64_t size, const int32_t* types, void* const* values, bool is_result,
+                    DLDevice device, size_t* count);
+
   DLTensor inline_tensors_[kInlineTensors];
   int64_t inline_dims_[kInlineDims];
-  std::vector<DLTensor> heap_tensors_;
-  std::vector<int64_t> heap_dims_;
+  std::unique_ptr<DLTensor[]> heap_tensors_;
+  std::unique_ptr<int64_t[]> heap_dims_;
   DLTensor* tensors_ = inline_tensors_;
   size_t num_args_ = 0;
   size_t num_rets_ = 0;
+  int64_t* next_dims_ = nullptr;
+  int64_t* dims_end_ = nullptr;
+  bool dims_overflow_ = false;
 };
 
 }  // namespace jax_tvm_ffi

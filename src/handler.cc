@@ -10,37 +10,40 @@
 #include <tvm/ffi/extra/c_env_api.h>
 
 #include <exception>
+#include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "attr_decoder.h"
 #include "buffer_decoder.h"
 #include "error.h"
 #include "owned_tensor.h"
+#include "predict.h"
 #include "status.h"
-
-#if defined(__GNUC__)
-#define JAX_TVM_FFI_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#else
-#define JAX_TVM_FFI_UNLIKELY(x) (x)
-#endif
 
 namespace jax_tvm_ffi {
 namespace {
 
-// Arrays sized for typical calls live on the stack; larger calls fall back to the heap.
+// Arrays sized for typical calls live on the stack, uninitialized (T is trivial); larger calls
+// fall back to the heap.
 template <typename T, size_t kInline>
 class SmallArray {
+  static_assert(std::is_trivially_default_constructible_v<T>, "storage is left uninitialized");
+
  public:
   T* Get(size_t size) {
-    if (size <= kInline) return inline_;
-    heap_.resize(size);
-    return heap_.data();
+    if (JAX_TVM_FFI_UNLIKELY(size > kInline)) {
+      heap_.reset(new T[size]);
+      return heap_.get();
+    }
+    return inline_;
   }
 
  private:
   T inline_[kInline];
-  std::vector<T> heap_;
+  std::unique_ptr<T[]> heap_;
 };
 
 // Takes an error returned by the XLA API, keeping its message.
@@ -119,6 +122,91 @@ XLA_FFI_Error* AnswerMetadata(const Binding& binding, XLA_FFI_CallFrame* frame) 
   return nullptr;
 }
 
+// Attribute values that own a TVM FFI object (long strings, arrays, maps) for one call.
+class OwnedValues {
+ public:
+  OwnedValues() = default;
+  OwnedValues(const OwnedValues&) = delete;
+  OwnedValues& operator=(const OwnedValues&) = delete;
+  ~OwnedValues() {
+    for (size_t i = 0; i < size_; ++i) Release(values_[i]);
+    for (TVMFFIAny& value : overflow_) Release(value);
+  }
+
+  // Takes ownership of `value`; returns the slot the function receives.
+  TVMFFIAny Keep(tvm::ffi::Any value) {
+    TVMFFIAny raw = tvm::ffi::details::AnyUnsafe::MoveAnyToTVMFFIAny(std::move(value));
+    if (raw.type_index >= kTVMFFIStaticObjectBegin) {
+      if (size_ < kInline) {
+        values_[size_++] = raw;
+      } else {
+        overflow_.push_back(raw);
+      }
+    }
+    return raw;
+  }
+
+ private:
+  static void Release(const TVMFFIAny& value) { TVMFFIObjectDecRef(value.v_obj); }
+
+  static constexpr size_t kInline = 8;
+  TVMFFIAny values_[kInline];
+  size_t size_ = 0;
+  std::vector<TVMFFIAny> overflow_;
+};
+
+TVMFFIAny IntSlot(int64_t value) {
+  TVMFFIAny slot;
+  slot.type_index = kTVMFFIInt;
+  slot.zero_padding = 0;
+  slot.v_int64 = value;
+  return slot;
+}
+
+TVMFFIAny TensorViewSlot(DLTensor* tensor) {
+  TVMFFIAny slot;
+  slot.type_index = kTVMFFIDLTensorPtr;
+  slot.zero_padding = 0;
+  slot.v_ptr = tensor;
+  return slot;
+}
+
+TVMFFIAny ObjectSlot(const tvm::ffi::ObjectRef& object) {
+  TVMFFIAny slot;
+  slot.type_index = object->type_index();
+  slot.zero_padding = 0;
+  slot.v_obj = tvm::ffi::details::ObjectUnsafe::GetHeader(object.get());
+  return slot;
+}
+
+// Decodes the spec's attributes straight into their packed argument slots.
+Status DecodeAttrs(const Binding& binding, const XLA_FFI_Attrs& attrs, size_t num_args,
+                   size_t num_rets, TVMFFIAny* packed, OwnedValues* owned) {
+  const ArgSpec& spec = binding.spec;
+  const size_t num_attrs = spec.sorted_attr_names().size();
+  if (num_attrs == 0 && attrs.size == 0) return Status();
+  SmallArray<size_t, 8> index_storage;
+  size_t* frame_index = nullptr;
+  if (JAX_TVM_FFI_UNLIKELY(!AttrsMatchInOrder(spec, attrs))) {
+    frame_index = index_storage.Get(num_attrs);
+    Status status = MatchAttrs(spec, attrs, frame_index);
+    if (!status.ok()) return status;
+  }
+  for (size_t w = 0; w < num_attrs; ++w) {
+    const size_t i = frame_index == nullptr ? w : frame_index[w];
+    TVMFFIAny* slot = packed + binding.attr_offsets[w].At(num_args, num_rets);
+    if (attrs.types[i] == XLA_FFI_AttrType_SCALAR &&
+        DecodeScalarFast(*static_cast<const XLA_FFI_Scalar*>(attrs.attrs[i]), slot)) {
+      continue;
+    }
+    tvm::ffi::Any value;
+    Status status = DecodeAttr(spec.sorted_attr_names()[w], attrs.types[i], attrs.attrs[i], &value);
+    if (!status.ok()) return status;
+    *slot = owned->Keep(std::move(value));
+  }
+  return Status();
+}
+
 Status Execute(const Binding& binding, const XLA_FFI_CallFrame& frame) {
   Placement placement;
   Status status = GetPlacement(binding, frame, &placement);
@@ -129,61 +217,47 @@ Status Execute(const Binding& binding, const XLA_FFI_CallFrame& frame) {
   status = buffers.Decode(frame.args, frame.rets, device);
   if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
 
-  const ArgSpec& spec = binding.spec;
-  const size_t num_attrs = spec.sorted_attr_names().size();
-  SmallArray<size_t, 8> attr_index_storage;
-  SmallArray<tvm::ffi::Any, 8> attr_value_storage;
-  size_t* attr_index = attr_index_storage.Get(num_attrs);
-  tvm::ffi::Any* attr_values = attr_value_storage.Get(num_attrs);
-  status = MatchAttrs(spec, frame.attrs, attr_index);
+  const size_t num_args = buffers.num_args();
+  const size_t num_rets = buffers.num_rets();
+  const size_t num_packed = binding.end_offset.At(num_args, num_rets);
+  SmallArray<TVMFFIAny, 32> packed_storage;
+  TVMFFIAny* packed = packed_storage.Get(num_packed);
+
+  OwnedValues owned_values;
+  status = DecodeAttrs(binding, frame.attrs, num_args, num_rets, packed, &owned_values);
   if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
-  for (size_t w = 0; w < num_attrs; ++w) {
-    const size_t i = attr_index[w];
-    status = DecodeAttr(spec.sorted_attr_names()[w], frame.attrs.types[i], frame.attrs.attrs[i],
-                        &attr_values[w]);
+
+  const bool pass_owned = binding.options.pass_owned_tensor;
+  OwnedTensors owned_tensors;
+  if (pass_owned) {
+    status = owned_tensors.Create(buffers.tensors(), num_args, num_args + num_rets);
     if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
   }
-
-  OwnedTensors owned;
-  if (binding.options.pass_owned_tensor) {
-    status = owned.Create(buffers.tensors(), buffers.num_args(),
-                          buffers.num_args() + buffers.num_rets());
-    if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
-  }
-  auto tensor_arg = [&](size_t i) -> tvm::ffi::AnyView {
-    if (binding.options.pass_owned_tensor) return tvm::ffi::AnyView(owned.tensor(i));
-    return tvm::ffi::AnyView(buffers.tensors() + i);
-  };
-
-  const std::vector<ArgSpecItem>& items = spec.items();
-  size_t num_packed = 0;
-  for (const ArgSpecItem& item : items) {
-    num_packed += item.kind == ArgKind::kArgs   ? buffers.num_args()
-                  : item.kind == ArgKind::kRets ? buffers.num_rets()
-                                                : 1;
-  }
-  SmallArray<tvm::ffi::AnyView, 32> packed_storage;
-  tvm::ffi::AnyView* packed = packed_storage.Get(num_packed);
-  size_t next = 0;
+  const std::vector<ArgSpecItem>& items = binding.spec.items();
   for (size_t item_index = 0; item_index < items.size(); ++item_index) {
+    TVMFFIAny* slot = packed + binding.item_offsets[item_index].At(num_args, num_rets);
+    size_t first = 0;
+    size_t count = 0;
     switch (items[item_index].kind) {
       case ArgKind::kArgs:
-        for (size_t i = 0; i < buffers.num_args(); ++i) packed[next++] = tensor_arg(i);
+        count = num_args;
         break;
       case ArgKind::kRets:
-        for (size_t i = 0; i < buffers.num_rets(); ++i) {
-          packed[next++] = tensor_arg(buffers.num_args() + i);
-        }
+        first = num_args, count = num_rets;
         break;
       case ArgKind::kAttr:
-        packed[next++] = attr_values[binding.attr_slot_of_item[item_index]];
-        break;
+        continue;  // Already decoded into place.
       case ArgKind::kStream:
-        packed[next++] = reinterpret_cast<int64_t>(placement.stream);
-        break;
+        *slot = IntSlot(reinterpret_cast<int64_t>(placement.stream));
+        continue;
       case ArgKind::kDeviceId:
-        packed[next++] = int64_t{placement.device_id};
-        break;
+        *slot = IntSlot(placement.device_id);
+        continue;
+    }
+    if (pass_owned) {
+      for (size_t i = 0; i < count; ++i) slot[i] = ObjectSlot(owned_tensors.tensor(first + i));
+    } else {
+      for (size_t i = 0; i < count; ++i) slot[i] = TensorViewSlot(buffers.tensors() + first + i);
     }
   }
 
@@ -195,16 +269,16 @@ Status Execute(const Binding& binding, const XLA_FFI_CallFrame& frame) {
 
   tvm::ffi::Any result;
   const tvm::ffi::FunctionObj* function = binding.function.get();
-  int rc = function->safe_call(
-      const_cast<tvm::ffi::FunctionObj*>(function), reinterpret_cast<const TVMFFIAny*>(packed),
-      static_cast<int32_t>(num_packed), reinterpret_cast<TVMFFIAny*>(&result));
+  int rc =
+      function->safe_call(const_cast<tvm::ffi::FunctionObj*>(function), packed,
+                          static_cast<int32_t>(num_packed), reinterpret_cast<TVMFFIAny*>(&result));
   if (JAX_TVM_FFI_UNLIKELY(rc != 0)) {
     status = TakeRaisedTvmError();
-    if (binding.options.pass_owned_tensor) owned.Finish(/*copy_results=*/false);
+    if (pass_owned) owned_tensors.Finish(/*copy_results=*/false);
     return status;
   }
-  if (binding.options.pass_owned_tensor) {
-    status = owned.Finish(/*copy_results=*/true);
+  if (pass_owned) {
+    status = owned_tensors.Finish(/*copy_results=*/true);
     if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
   }
   if (JAX_TVM_FFI_UNLIKELY(result.type_index() != TVMFFITypeIndex::kTVMFFINone)) {
