@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,21 @@ inline bool DecodeScalarFast(const XLA_FFI_Scalar& scalar, TVMFFIAny* out) {
       return false;
   }
   out->type_index = kTVMFFIInt;
+  return true;
+}
+
+/*!
+ * \brief Decodes a string attribute short enough for TVM FFI's in-place small string (at most 7
+ *        bytes, no allocation) straight into a packed argument slot, for the call path.
+ * \return false for a longer string, which needs DecodeAttr.
+ */
+inline bool DecodeSmallStringFast(const XLA_FFI_ByteSpan& span, TVMFFIAny* out) {
+  constexpr size_t kMaxSmallStringBytes = sizeof(out->v_bytes) - 1;  // One byte for the NUL.
+  if (span.len > kMaxSmallStringBytes) return false;
+  out->type_index = kTVMFFISmallStr;
+  out->small_str_len = static_cast<uint32_t>(span.len);
+  out->v_int64 = 0;
+  std::memcpy(out->v_bytes, span.ptr, span.len);
   return true;
 }
 

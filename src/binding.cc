@@ -46,7 +46,11 @@ Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, Ta
     }
   }
   end_offset = next;
-  for (size_t item_index : sorted_items) attr_offsets.push_back(item_offsets[item_index]);
+  attr_index_of_item.assign(this->spec.items().size(), 0);
+  for (size_t w = 0; w < sorted_items.size(); ++w) {
+    attr_offsets.push_back(item_offsets[sorted_items[w]]);
+    attr_index_of_item[sorted_items[w]] = w;
+  }
 }
 
 }  // namespace jax_tvm_ffi

@@ -50,6 +50,8 @@ struct Binding {
   std::vector<PackedOffset> item_offsets;
   /*! \brief The offset of each attribute, indexed like spec.sorted_attr_names(). */
   std::vector<PackedOffset> attr_offsets;
+  /*! \brief For each attribute item of spec.items(), its index in spec.sorted_attr_names(). */
+  std::vector<size_t> attr_index_of_item;
   /*! \brief The offset one past the last item: the number of packed arguments. */
   PackedOffset end_offset;
 };

@@ -19,7 +19,9 @@
 #include "attr_decoder.h"
 #include "buffer_decoder.h"
 #include "error.h"
+#include "fast_path.h"
 #include "owned_tensor.h"
+#include "packed_args.h"
 #include "predict.h"
 #include "status.h"
 
@@ -155,30 +157,6 @@ class OwnedValues {
   std::vector<TVMFFIAny> overflow_;
 };
 
-TVMFFIAny IntSlot(int64_t value) {
-  TVMFFIAny slot;
-  slot.type_index = kTVMFFIInt;
-  slot.zero_padding = 0;
-  slot.v_int64 = value;
-  return slot;
-}
-
-TVMFFIAny TensorViewSlot(DLTensor* tensor) {
-  TVMFFIAny slot;
-  slot.type_index = kTVMFFIDLTensorPtr;
-  slot.zero_padding = 0;
-  slot.v_ptr = tensor;
-  return slot;
-}
-
-TVMFFIAny ObjectSlot(const tvm::ffi::ObjectRef& object) {
-  TVMFFIAny slot;
-  slot.type_index = object->type_index();
-  slot.zero_padding = 0;
-  slot.v_obj = tvm::ffi::details::ObjectUnsafe::GetHeader(object.get());
-  return slot;
-}
-
 // Decodes the spec's attributes straight into their packed argument slots.
 Status DecodeAttrs(const Binding& binding, const XLA_FFI_Attrs& attrs, size_t num_args,
                    size_t num_rets, TVMFFIAny* packed, OwnedValues* owned) {
@@ -207,14 +185,44 @@ Status DecodeAttrs(const Binding& binding, const XLA_FFI_Attrs& attrs, size_t nu
   return Status();
 }
 
-Status Execute(const Binding& binding, const XLA_FFI_CallFrame& frame) {
-  Placement placement;
-  Status status = GetPlacement(binding, frame, &placement);
-  if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
-  const DLDevice device{binding.device_type, placement.device_id};
+// Calls the function with packed arguments, the platform stream installed, and checks the result.
+Status Invoke(const Binding& binding, const Placement& placement, TVMFFIAny* packed,
+              size_t num_packed, OwnedTensors* owned_tensors) {
+  Status status;
+  StreamScope stream_scope;
+  if (binding.uses_stream) {
+    status = stream_scope.Enter(binding.device_type, placement.device_id, placement.stream);
+    if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
+  }
 
+  tvm::ffi::Any result;
+  const tvm::ffi::FunctionObj* function = binding.function.get();
+  int rc =
+      function->safe_call(const_cast<tvm::ffi::FunctionObj*>(function), packed,
+                          static_cast<int32_t>(num_packed), reinterpret_cast<TVMFFIAny*>(&result));
+  if (JAX_TVM_FFI_UNLIKELY(rc != 0)) {
+    status = TakeRaisedTvmError();
+    if (owned_tensors != nullptr) owned_tensors->Finish(/*copy_results=*/false);
+    return status;
+  }
+  if (owned_tensors != nullptr) {
+    status = owned_tensors->Finish(/*copy_results=*/true);
+    if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
+  }
+  if (JAX_TVM_FFI_UNLIKELY(result.type_index() != TVMFFITypeIndex::kTVMFFINone)) {
+    return Status::InvalidArgument(
+        "the function returned a value of type " + result.GetTypeKey() +
+        "; a bridged function must write its outputs into the result tensors and return None");
+  }
+  return Status();
+}
+
+// The general path: every buffer, attribute kind and option, and every error message.
+[[gnu::noinline]] Status ExecuteGeneral(const Binding& binding, const XLA_FFI_CallFrame& frame,
+                                        const Placement& placement) {
+  const DLDevice device{binding.device_type, placement.device_id};
   BufferDecoder buffers;
-  status = buffers.Decode(frame.args, frame.rets, device);
+  Status status = buffers.Decode(frame.args, frame.rets, device);
   if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
 
   const size_t num_args = buffers.num_args();
@@ -257,36 +265,22 @@ Status Execute(const Binding& binding, const XLA_FFI_CallFrame& frame) {
     if (pass_owned) {
       for (size_t i = 0; i < count; ++i) slot[i] = ObjectSlot(owned_tensors.tensor(first + i));
     } else {
-      for (size_t i = 0; i < count; ++i) slot[i] = TensorViewSlot(buffers.tensors() + first + i);
+      for (size_t i = 0; i < count; ++i) slot[i] = ViewSlot(buffers.tensors() + first + i);
     }
   }
+  return Invoke(binding, placement, packed, num_packed, pass_owned ? &owned_tensors : nullptr);
+}
 
-  StreamScope stream_scope;
-  if (binding.uses_stream) {
-    status = stream_scope.Enter(binding.device_type, placement.device_id, placement.stream);
-    if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
+Status Execute(const Binding& binding, const XLA_FFI_CallFrame& frame) {
+  Placement placement;
+  Status status = GetPlacement(binding, frame, &placement);
+  if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
+  FastPath fast;
+  if (fast.Pack(binding, frame, DLDevice{binding.device_type, placement.device_id},
+                reinterpret_cast<int64_t>(placement.stream))) {
+    return Invoke(binding, placement, fast.packed(), fast.num_packed(), nullptr);
   }
-
-  tvm::ffi::Any result;
-  const tvm::ffi::FunctionObj* function = binding.function.get();
-  int rc =
-      function->safe_call(const_cast<tvm::ffi::FunctionObj*>(function), packed,
-                          static_cast<int32_t>(num_packed), reinterpret_cast<TVMFFIAny*>(&result));
-  if (JAX_TVM_FFI_UNLIKELY(rc != 0)) {
-    status = TakeRaisedTvmError();
-    if (pass_owned) owned_tensors.Finish(/*copy_results=*/false);
-    return status;
-  }
-  if (pass_owned) {
-    status = owned_tensors.Finish(/*copy_results=*/true);
-    if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
-  }
-  if (JAX_TVM_FFI_UNLIKELY(result.type_index() != TVMFFITypeIndex::kTVMFFINone)) {
-    return Status::InvalidArgument(
-        "the function returned a value of type " + result.GetTypeKey() +
-        "; a bridged function must write its outputs into the result tensors and return None");
-  }
-  return Status();
+  return ExecuteGeneral(binding, frame, placement);
 }
 
 }  // namespace
