@@ -41,6 +41,15 @@ std::string Describe(size_t index, size_t num_args) {
                           : "result " + std::to_string(index - num_args);
 }
 
+// True if `data` is an argument's buffer: a result aliasing an argument (input_output_aliases)
+// must start with the argument's contents, as XLA's shared buffer would.
+bool IsArgumentBuffer(const DLTensor* views, size_t num_args, const void* data) {
+  for (size_t j = 0; j < num_args; ++j) {
+    if (views[j].data == data) return true;
+  }
+  return false;
+}
+
 // Leaves a kept device tensor holding nothing: no data, no elements.
 void Empty(const tvm::ffi::Tensor& tensor) {
   auto* dl = const_cast<DLTensor*>(tensor.GetDLTensorPtr());
@@ -65,7 +74,7 @@ Status OwnedTensors::Create(DLTensor* views, size_t num_args, size_t num_tensors
             XLA_FFI_Error_Code_RESOURCE_EXHAUSTED,
             "out of memory copying " + Describe(i, num_args) + " for the function");
       }
-      if (i < num_args) {
+      if (i < num_args || IsArgumentBuffer(views, num_args, view.data)) {
         std::memcpy(tensors_.back().data_ptr(), view.data, tvm::ffi::GetDataSize(view));
       }
     } else {

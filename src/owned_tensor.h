@@ -7,8 +7,9 @@
  * returns. Such an object must never point into XLA's memory, which XLA reuses as soon as the
  * call ends. Hence:
  * - On CPU every owned tensor is backed by its own heap buffer: arguments are copied in before
- *   the call and results copied out after it. A kept tensor keeps its private buffer alive and
- *   stays valid forever; the call still fails, saying which tensor was kept.
+ *   the call and results copied out after it (a result that aliases an argument's buffer,
+ *   through input_output_aliases, is copied in too). A kept tensor keeps its private buffer alive
+ * and stays valid forever; the call still fails, saying which tensor was kept.
  * - On GPUs the bridge cannot copy device memory (it links no GPU runtime), so owned tensors view
  *   XLA's buffer directly, and a kept tensor is emptied after the call: its data pointer becomes
  *   null and its shape all zeros, so it holds no element to read. The call fails as on CPU.

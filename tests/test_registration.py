@@ -244,5 +244,10 @@ def test_non_string_name_is_a_type_error(kernels: tvm_ffi.Module, name: object) 
 
 
 def test_public_api() -> None:
-    assert set(jax_tvm_ffi.__all__) == {"register_ffi_target", "registered_count"}
+    assert set(jax_tvm_ffi.__all__) == {
+        "FfiFunction",
+        "ffi_function",
+        "register_ffi_target",
+        "registered_count",
+    }
     assert isinstance(jax_tvm_ffi.registered_count(), int)

@@ -10,7 +10,8 @@ Example::
     y = jax.ffi.ffi_call("example.add_one_cpu", jax.ShapeDtypeStruct(x.shape, x.dtype))(x)
 """
 
+from jax_tvm_ffi._ffi_function import FfiFunction, ffi_function
 from jax_tvm_ffi._registration import register_ffi_target, registered_count
 
-__all__ = ["register_ffi_target", "registered_count"]
+__all__ = ["FfiFunction", "ffi_function", "register_ffi_target", "registered_count"]
 __version__ = "0.1.0"

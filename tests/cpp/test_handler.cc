@@ -697,6 +697,28 @@ TEST(OwnedTensorHandlerTest, FunctionGetsPrivateCopiesAndResultsAreCopiedBack) {
   EXPECT_NE((*seen)[1], static_cast<void*>(y.data()));
 }
 
+TEST(OwnedTensorHandlerTest, ResultAliasingAnArgumentStartsWithItsContents) {
+  // input_output_aliases: XLA hands the same buffer as argument 0 and result 0.
+  Function function = Function::FromTyped([](Tensor acc, Tensor update, Tensor out) {
+    float* data = static_cast<float*>(out.data_ptr());
+    const float* add = static_cast<const float*>(update.data_ptr());
+    for (int64_t i = 0; i < out.numel(); ++i) data[i] += add[i];
+  });
+  TargetOptions options;
+  options.pass_owned_tensor = true;
+  XLA_FFI_Handler* handler = Register(function, {"args", "rets"}, options);
+  std::vector<float> acc = {10, 20, 30};
+  std::vector<float> update = {1, 2, 3};
+  CallFrameBuilder builder;
+  builder.AddArg(XLA_FFI_DataType_F32, acc.data(), {3});
+  builder.AddArg(XLA_FFI_DataType_F32, update.data(), {3});
+  builder.AddRet(XLA_FFI_DataType_F32, acc.data(), {3});
+  FakeExecutionContext context;
+  CallResult result = Call(handler, builder, context);
+  ASSERT_TRUE(result.ok) << result.error.message;
+  EXPECT_THAT(acc, ElementsAre(11, 22, 33));
+}
+
 TEST(OwnedTensorHandlerTest, FunctionReceivesTensorObjects) {
   auto record = std::make_shared<Record>();
   TargetOptions options;
