@@ -12,17 +12,17 @@
 namespace jax_tvm_ffi {
 namespace {
 
-// Fills a view of an ordinary buffer (mappable, one lane, rank <= kMaxRank); false otherwise.
-inline bool FillView(int32_t type, const void* value, DLDevice device, DLTensor* out,
-                     int64_t* strides) {
-  if (JAX_TVM_FFI_UNLIKELY(type != XLA_FFI_ArgType_BUFFER || value == nullptr)) return false;
+// Fills a view of an ordinary buffer (mappable, one lane, strides fitting before strides_end);
+// returns the next free stride slot, or nullptr for a buffer the straight path does not take.
+inline int64_t* FillView(int32_t type, const void* value, DLDevice device, DLTensor* out,
+                         int64_t* strides, const int64_t* strides_end) {
+  if (JAX_TVM_FFI_UNLIKELY(type != XLA_FFI_ArgType_BUFFER || value == nullptr)) return nullptr;
   const auto& buffer = *static_cast<const XLA_FFI_Buffer*>(value);
   const DLDataType dtype = detail::LookupDLDataType(buffer.dtype);
   const int64_t rank = buffer.rank;
-  if (JAX_TVM_FFI_UNLIKELY(dtype.bits == 0 || dtype.lanes != 1 ||
-                           static_cast<uint64_t>(rank) > FastPath::kMaxRank ||
-                           (rank > 0 && buffer.dims == nullptr))) {
-    return false;
+  if (JAX_TVM_FFI_UNLIKELY(dtype.bits == 0 || dtype.lanes != 1 || rank < 0 ||
+                           rank > strides_end - strides || (rank > 0 && buffer.dims == nullptr))) {
+    return nullptr;
   }
   int64_t stride = 1;
   for (int64_t i = rank - 1; i >= 0; --i) {
@@ -36,7 +36,7 @@ inline bool FillView(int32_t type, const void* value, DLDevice device, DLTensor*
   out->shape = buffer.dims;
   out->strides = strides;
   out->byte_offset = 0;
-  return true;
+  return strides + rank;
 }
 
 }  // namespace
@@ -49,18 +49,17 @@ bool FastPath::Pack(const Binding& binding, const XLA_FFI_CallFrame& frame, DLDe
   num_packed_ = binding.end_offset.At(num_args, num_rets);
   if (num_packed_ > kMaxPacked || !AttrsMatchInOrder(binding.spec, frame.attrs)) return false;
 
+  int64_t* strides = strides_;
+  const int64_t* strides_end = strides_ + kMaxDims;
   for (size_t i = 0; i < num_args; ++i) {
-    if (!FillView(frame.args.types[i], frame.args.args[i], device, &tensors_[i],
-                  &strides_[i * kMaxRank])) {
-      return false;
-    }
+    strides = FillView(frame.args.types[i], frame.args.args[i], device, &tensors_[i], strides,
+                       strides_end);
+    if (strides == nullptr) return false;
   }
   for (size_t i = 0; i < num_rets; ++i) {
-    const size_t t = num_args + i;
-    if (!FillView(frame.rets.types[i], frame.rets.rets[i], device, &tensors_[t],
-                  &strides_[t * kMaxRank])) {
-      return false;
-    }
+    strides = FillView(frame.rets.types[i], frame.rets.rets[i], device, &tensors_[num_args + i],
+                       strides, strides_end);
+    if (strides == nullptr) return false;
   }
 
   const std::vector<ArgSpecItem>& items = binding.spec.items();
