@@ -34,6 +34,15 @@ std::string Describe(bool is_result, int64_t index) {
                                  std::to_string(rank));
 }
 
+[[gnu::noinline, gnu::cold]] Status BadDims(bool is_result, int64_t index,
+                                            const XLA_FFI_Buffer& buffer) {
+  std::string dims;
+  for (int64_t i = 0; i < buffer.rank; ++i)
+    dims += (i ? ", " : "") + std::to_string(buffer.dims[i]);
+  return Status::InvalidArgument(Describe(is_result, index) + " has dimensions [" + dims +
+                                 "]: a dimension is negative or the element count overflows int64");
+}
+
 [[gnu::noinline, gnu::cold]] Status OddPackedRows(bool is_result, int64_t index, int64_t last_dim) {
   return Status::InvalidArgument(
       Describe(is_result, index) + " is an F4E2M1FN buffer with an odd last dimension (" +
@@ -46,9 +55,14 @@ std::string Describe(bool is_result, int64_t index) {
 // middle of a byte and no view of 2-lane bytes describes the buffer.
 bool HasOddPackedRows(const XLA_FFI_Buffer& buffer) {
   if (buffer.rank < 2 || buffer.dims[buffer.rank - 1] % 2 == 0) return false;
-  int64_t rows = 1;
-  for (int64_t i = 0; i + 1 < buffer.rank; ++i) rows *= buffer.dims[i];
-  return rows > 1;
+  // Several rows: no leading dimension is 0 and one is above 1 (without multiplying, which could
+  // overflow; negative dimensions are left for Fill to report).
+  bool several = false;
+  for (int64_t i = 0; i + 1 < buffer.rank; ++i) {
+    if (buffer.dims[i] <= 0) return false;
+    several = several || buffer.dims[i] > 1;
+  }
+  return several;
 }
 
 // The stride/shape slots a buffer's view needs: strides, plus a shape of its own when packed.
@@ -57,7 +71,8 @@ int64_t SlotsFor(const XLA_FFI_Buffer& buffer) {
   return buffer.rank * (packed ? 2 : 1);
 }
 
-// Fills one view; returns the next free slot.
+// Fills one view; returns the next free slot, or nullptr when a dimension is negative or the
+// element count overflows int64.
 int64_t* Fill(const XLA_FFI_Buffer& buffer, DLDataType dtype, DLDevice device, DLTensor* out,
               int64_t* slots) {
   const int rank = static_cast<int>(buffer.rank);
@@ -68,12 +83,14 @@ int64_t* Fill(const XLA_FFI_Buffer& buffer, DLDataType dtype, DLDevice device, D
     shape = slots;
     slots += rank;
     for (int i = 0; i < rank; ++i) shape[i] = buffer.dims[i];
-    shape[rank - 1] = (shape[rank - 1] + 1) / 2;
+    shape[rank - 1] = shape[rank - 1] / 2 + shape[rank - 1] % 2;  // Rounded up, cannot overflow.
   }
   int64_t stride = 1;
   for (int i = rank - 1; i >= 0; --i) {
     strides[i] = stride;
-    stride *= shape[i];
+    if (JAX_TVM_FFI_UNLIKELY(shape[i] < 0 || __builtin_mul_overflow(stride, shape[i], &stride))) {
+      return nullptr;  // Malformed dimensions; the caller reports them.
+    }
   }
   out->data = buffer.data;
   out->device = device;
@@ -134,7 +151,9 @@ Status BufferDecoder::DecodeList(int64_t size, const int32_t* types, void* const
       dims_overflow_ = true;  // Decode() starts again with room for every buffer.
       return Status();
     }
-    slots = Fill(buffer, dtype, device, out++, slots);
+    int64_t* next = Fill(buffer, dtype, device, out++, slots);
+    if (JAX_TVM_FFI_UNLIKELY(next == nullptr)) return BadDims(is_result, i, buffer);
+    slots = next;
   }
   *count = static_cast<size_t>(out - tensors_);
   next_dims_ = slots;

@@ -27,7 +27,11 @@ inline int64_t* FillView(int32_t type, const void* value, DLDevice device, DLTen
   int64_t stride = 1;
   for (int64_t i = rank - 1; i >= 0; --i) {
     strides[i] = stride;
-    stride *= buffer.dims[i];
+    // A negative dimension or an element count past int64 is malformed: the general path says so.
+    if (JAX_TVM_FFI_UNLIKELY(buffer.dims[i] < 0 ||
+                             __builtin_mul_overflow(stride, buffer.dims[i], &stride))) {
+      return nullptr;
+    }
   }
   out->data = buffer.data;
   out->device = device;

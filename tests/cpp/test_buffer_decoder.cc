@@ -183,6 +183,28 @@ TEST(BufferDecoderTest, PackedFloat4ScalarIsNotReshaped) {
   EXPECT_EQ(decoder.arg(0)->ndim, 0);
 }
 
+TEST(BufferDecoderTest, NegativeDimensionIsRefused) {
+  float data[4] = {};
+  CallFrameBuilder builder;
+  builder.AddArg(XLA_FFI_DataType_F32, data, {2, -2});
+  BufferDecoder decoder;
+  Status status = Decode(builder, &decoder);
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("argument 0 has dimensions [2, -2]"));
+}
+
+TEST(BufferDecoderTest, ElementCountOverflowIsRefused) {
+  float data[4] = {};
+  CallFrameBuilder builder;
+  builder.AddArg(XLA_FFI_DataType_F32, data, {1});
+  builder.AddRet(XLA_FFI_DataType_F32, data, {int64_t{1} << 62, 8});
+  BufferDecoder decoder;
+  Status status = Decode(builder, &decoder);
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("result 0"));
+  EXPECT_THAT(status.message(), HasSubstr("overflows int64"));
+}
+
 TEST(BufferDecoderTest, SubByteIntegersKeepTheirShape) {
   uint8_t dummy[8];
   CallFrameBuilder builder;
