@@ -187,14 +187,19 @@ Status BufferDecoder::Decode(const XLA_FFI_Args& args, const XLA_FFI_Rets& rets,
     if (JAX_TVM_FFI_UNLIKELY(dims_overflow_)) goto overflow;
     return Status();
   overflow:
-    // Rare: more stride and shape entries than the inline storage holds.
+    // Rare: more stride and shape entries than the inline storage holds. The first pass stopped
+    // at the overflow, so the values after it are unchecked: count only well-formed buffers and
+    // leave the rest to the second pass, which refuses them.
     int64_t dims = 0;
-    for (int64_t i = 0; i < args.size; ++i) {
-      dims += SlotsFor(*static_cast<const XLA_FFI_Buffer*>(args.args[i]));
-    }
-    for (int64_t i = 0; i < rets.size; ++i) {
-      dims += SlotsFor(*static_cast<const XLA_FFI_Buffer*>(rets.rets[i]));
-    }
+    auto count_slots = [&dims](int64_t size, const int32_t* types, void* const* values) {
+      for (int64_t i = 0; i < size; ++i) {
+        if (types[i] != XLA_FFI_ArgType_BUFFER || values[i] == nullptr) continue;
+        const auto& buffer = *static_cast<const XLA_FFI_Buffer*>(values[i]);
+        if (buffer.rank > 0) dims += SlotsFor(buffer);
+      }
+    };
+    count_slots(args.size, reinterpret_cast<const int32_t*>(args.types), args.args);
+    count_slots(rets.size, reinterpret_cast<const int32_t*>(rets.types), rets.rets);
     heap_dims_.reset(new int64_t[dims]);
     next_dims_ = heap_dims_.get();
     dims_end_ = heap_dims_.get() + dims;

@@ -9,8 +9,10 @@
 #include <tvm/ffi/error.h>
 #include <tvm/ffi/extra/c_env_api.h>
 
+#include <atomic>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -285,6 +287,29 @@ Status Execute(const Binding& binding, const XLA_FFI_CallFrame& frame) {
 
 }  // namespace
 
+namespace {
+
+std::atomic<bool> python_calls_blocked{false};
+std::atomic<size_t> python_calls_in_flight{0};
+
+// Counts a call of a Python-backed target for its duration; refuses it once calls are blocked.
+// Sequentially consistent: either BlockPythonCalls sees this call in flight, or the call sees the
+// block.
+class PythonCallScope {
+ public:
+  PythonCallScope() { python_calls_in_flight.fetch_add(1); }
+  ~PythonCallScope() { python_calls_in_flight.fetch_sub(1); }
+  PythonCallScope(const PythonCallScope&) = delete;
+  PythonCallScope& operator=(const PythonCallScope&) = delete;
+  bool refused() const { return python_calls_blocked.load(); }
+};
+
+}  // namespace
+
+void BlockPythonCalls() { python_calls_blocked.store(true); }
+
+size_t PythonCallsInFlight() { return python_calls_in_flight.load(); }
+
 XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame) {
   if (JAX_TVM_FFI_UNLIKELY(frame->extension_start != nullptr &&
                            frame->extension_start->type == XLA_FFI_Extension_Metadata)) {
@@ -292,6 +317,16 @@ XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame) {
   }
   // Only the execute stage is registered; other stages have nothing to do.
   if (JAX_TVM_FFI_UNLIKELY(frame->stage != XLA_FFI_ExecutionStage_EXECUTE)) return nullptr;
+  std::optional<PythonCallScope> python_call;
+  if (JAX_TVM_FFI_UNLIKELY(binding.options.python_backed)) {
+    python_call.emplace();
+    if (python_call->refused()) {
+      return MakeXlaError(frame->api, binding.name,
+                          Status::Error(XLA_FFI_Error_Code_CANCELLED,
+                                        "the Python interpreter is shutting down; the function "
+                                        "was not called"));
+    }
+  }
   Status status;
   // Nothing may unwind into XLA: allocation failures and errors thrown by TVM FFI containers
   // while decoding become call errors. The try block costs nothing on the success path.

@@ -23,13 +23,14 @@ namespace {
 int64_t PyRegisterTarget(const tvm::ffi::String& name, tvm::ffi::Function function,
                          const tvm::ffi::Array<tvm::ffi::String>& arg_spec,
                          const tvm::ffi::String& platform, bool allow_cuda_graph,
-                         bool pass_owned_tensor, bool use_default_spec) {
+                         bool pass_owned_tensor, bool use_default_spec, bool python_backed) {
   std::vector<std::string> items;
   for (const tvm::ffi::String& item : arg_spec) items.emplace_back(item);
   TargetOptions options;
   options.platform = ParsePlatform(std::string(platform));
   options.allow_cuda_graph = allow_cuda_graph;
   options.pass_owned_tensor = pass_owned_tensor;
+  options.python_backed = python_backed;
   ArgSpec spec = use_default_spec ? ArgSpec::Default() : ArgSpec::Parse(items);
   XLA_FFI_Handler* handler =
       RegisterTarget(std::string(name), std::move(function), std::move(spec), options);
@@ -37,6 +38,10 @@ int64_t PyRegisterTarget(const tvm::ffi::String& name, tvm::ffi::Function functi
 }
 
 int64_t PyRegisteredCount() { return static_cast<int64_t>(RegisteredTargetCount()); }
+
+void PyBlockPythonCalls() { BlockPythonCalls(); }
+
+int64_t PyPythonCallsInFlight() { return static_cast<int64_t>(PythonCallsInFlight()); }
 
 tvm::ffi::String PyXlaPlatformName(const tvm::ffi::String& platform) {
   return XlaPlatformName(ParsePlatform(std::string(platform)));
@@ -74,5 +79,7 @@ bool PySameCallbackOrigin(const tvm::ffi::Function& function, const tvm::ffi::Fu
 
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(register_target, jax_tvm_ffi::PyRegisterTarget);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(registered_count, jax_tvm_ffi::PyRegisteredCount);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(block_python_calls, jax_tvm_ffi::PyBlockPythonCalls);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(python_calls_in_flight, jax_tvm_ffi::PyPythonCallsInFlight);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(xla_platform_name, jax_tvm_ffi::PyXlaPlatformName);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(same_callback_origin, jax_tvm_ffi::PySameCallbackOrigin);

@@ -50,6 +50,11 @@ struct TargetOptions {
    *        tensor kept past the call is handled.
    */
   bool pass_owned_tensor = false;
+  /*!
+   * \brief The function runs Python code. Calls of such targets are refused, without calling
+   *        the function, once BlockPythonCalls() has been called: see there.
+   */
+  bool python_backed = false;
 };
 
 /*!
@@ -74,6 +79,18 @@ XLA_FFI_Handler* RegisterTarget(const std::string& name, tvm::ffi::Function func
 
 /*! \brief The number of distinct (name, platform) targets registered in this process. */
 size_t RegisteredTargetCount();
+
+/*!
+ * \brief Makes every later call of a python_backed target fail at once (CANCELLED) instead of
+ *        calling its function. For the Python package at interpreter exit: computations still
+ *        queued in XLA run on XLA's threads while the interpreter finalizes, and a thread that
+ *        enters a finalizing interpreter is ended by it mid-call, which aborts the process.
+ *        Irreversible; thread-safe.
+ */
+void BlockPythonCalls();
+
+/*! \brief The number of calls of python_backed targets running now (to wait for at exit). */
+size_t PythonCallsInFlight();
 
 }  // namespace jax_tvm_ffi
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,12 +50,39 @@ def _keep_exception_names(function: Callable[..., Any]) -> Callable[..., Any]:
     def call(*args: Any) -> Any:
         try:
             return function(*args)
-        except Exception as error:
+        except BaseException as error:  # SystemExit, KeyboardInterrupt, ... keep their name too
             if type(error) in known_kinds:
                 raise
-            raise RuntimeError(f"{type(error).__name__}: {error}") from error
+            raise RuntimeError(f"{type(error).__name__}: {_message(error)}") from error
 
     return call
+
+
+def _message(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:  # noqa: BLE001 - an exception whose __str__ fails still has a name
+        return f"<unprintable {type(error).__name__}>"
+
+
+_EXIT_WAIT_SECONDS = 10.0
+
+
+@atexit.register
+def _block_python_calls_at_exit() -> None:
+    """Stops XLA's threads from entering Python before the interpreter finalizes.
+
+    Registered after JAX's own exit handlers, so it runs before them. Calls still queued in XLA
+    fail without running their Python function; calls already running are waited for (the
+    sleep releases the GIL they need to finish).
+    """
+    if core.cache_info().currsize == 0:
+        return  # The core was never loaded: no target was registered.
+    lib = core()
+    lib.block_python_calls()
+    deadline = time.monotonic() + _EXIT_WAIT_SECONDS
+    while lib.python_calls_in_flight() and time.monotonic() < deadline:
+        time.sleep(0.001)
 
 
 @functools.cache
@@ -153,7 +182,8 @@ def register_ffi_target(
         )
     items = _check_arg_spec(name, arg_spec)
     tvm_function = _as_tvm_function(name, function)
-    if _is_python_callable(function) or _is_python_backed(tvm_function):
+    python_backed = _is_python_callable(function) or _is_python_backed(tvm_function)
+    if python_backed:
         # Python code cannot use a borrowed DLTensor view (DLPack export of one crashes in
         # tvm_ffi), so Python functions always get owned tensors.
         pass_owned_tensor = True
@@ -167,6 +197,7 @@ def register_ffi_target(
             bool(allow_cuda_graph),
             bool(pass_owned_tensor),
             arg_spec is None,
+            python_backed,
         )
     except ValueError as error:
         raise ValueError(f"register_ffi_target('{name}'): {error}") from None

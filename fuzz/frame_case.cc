@@ -1,0 +1,341 @@
+/*!
+ * \file frame_case.cc
+ * \brief Running one call-frame fuzz case and judging it against the model (see frame_case.h).
+ */
+#include "frame_case.h"
+
+#include <tvm/ffi/container/tensor.h>
+#include <tvm/ffi/extra/c_env_api.h>
+#include <xla/ffi/api/c_api.h>
+
+#include <cstring>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "fake_xla_api.h"
+#include "frame_input.h"
+#include "frame_model.h"
+#include "frame_probe.h"
+#include "jax_tvm_ffi/target.h"
+
+namespace jax_tvm_ffi {
+namespace fuzz {
+namespace {
+
+XLA_FFI_Error_Code CodeForKind(const std::string& kind) {
+  if (kind == "ValueError" || kind == "TypeError" || kind == "AttributeError") {
+    return XLA_FFI_Error_Code_INVALID_ARGUMENT;
+  }
+  if (kind == "KeyError" || kind == "IndexError") return XLA_FFI_Error_Code_OUT_OF_RANGE;
+  if (kind == "NotImplementedError") return XLA_FFI_Error_Code_UNIMPLEMENTED;
+  if (kind == "MemoryError") return XLA_FFI_Error_Code_RESOURCE_EXHAUSTED;
+  if (kind == "InternalError") return XLA_FFI_Error_Code_INTERNAL;
+  return XLA_FFI_Error_Code_UNKNOWN;
+}
+
+// Registrations live as long as the process, so a long fuzzing run stops making new ones here.
+constexpr size_t kMaxHandlers = 100000;
+
+// One handler per distinct registration, reused by later cases with the same one; null once
+// kMaxHandlers registrations exist and this one is new.
+XLA_FFI_Handler* HandlerFor(const std::vector<std::string>& items, const ArgSpec& spec,
+                            const TargetOptions& options, std::string* name) {
+  static std::map<std::string, XLA_FFI_Handler*>* handlers =
+      new std::map<std::string, XLA_FFI_Handler*>();
+  *name = "fuzz." + std::to_string(static_cast<int>(options.platform)) +
+          (options.pass_owned_tensor ? "o" : "v") + (options.allow_cuda_graph ? "g" : "n");
+  for (const std::string& item : items) *name += "." + std::to_string(item.size()) + ":" + item;
+  auto found = handlers->find(*name);
+  if (found != handlers->end()) return found->second;
+  if (handlers->size() >= kMaxHandlers) return nullptr;
+  XLA_FFI_Handler* handler = RegisterTarget(*name, Probe(), spec, options);
+  handlers->emplace(*name, handler);
+  return handler;
+}
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// What the model says the handler must do with a case.
+struct Verdict {
+  bool buffers_ok = true;
+  bool placement_ok = true;
+  bool duplicate = false;  // The frame passes an attribute name twice.
+  std::vector<std::string> missing;
+  std::vector<std::string> extra;
+  std::vector<std::string> undecodable;
+  bool reaches_function = false;
+  bool keeps = false;    // The function keeps an owned tensor.
+  bool returns = false;  // The function returns a value.
+};
+
+// Applies the model to a case; fills `call` with what the function must receive.
+Verdict Model(FrameInput& input, Call* call) {
+  Verdict verdict;
+  for (const Buffer& buffer : input.args) {
+    verdict.buffers_ok &= !buffer.raw && (buffer.type.token || buffer.has_view);
+  }
+  for (const Buffer& buffer : input.rets) {
+    verdict.buffers_ok &= buffer.type.token || buffer.has_view;
+  }
+  const std::vector<std::string>& names = input.spec.sorted_attr_names();
+  const std::set<std::string> wanted(names.begin(), names.end());
+  std::map<std::string, const Attr*> passed;
+  for (const Attr& attr : input.attrs) {
+    verdict.duplicate |= !passed.emplace(attr.name, &attr).second;
+  }
+  for (const std::string& name : wanted) {
+    if (!passed.count(name)) verdict.missing.push_back(name);
+  }
+  for (const auto& [name, attr] : passed) {
+    if (!wanted.count(name)) verdict.extra.push_back(name);
+  }
+  const bool match_ok = verdict.missing.empty() && verdict.extra.empty() && !verdict.duplicate;
+  std::map<std::string, ModelValue> values;
+  if (match_ok) {
+    for (const std::string& name : wanted) {
+      if (!ModelDecodeAttr(*passed[name], &values[name])) verdict.undecodable.push_back(name);
+    }
+  }
+  const bool host = input.options.platform == Platform::kCpu;
+  verdict.placement_ok =
+      host || (!input.context.fail_stream_get && !input.context.fail_device_ordinal_get);
+  verdict.reaches_function =
+      verdict.placement_ok && verdict.buffers_ok && match_ok && verdict.undecodable.empty();
+
+  call->owned = input.options.pass_owned_tensor;
+  call->host = host;
+  call->action = input.action;
+  call->throw_kind = input.throw_kind;
+  call->device = DLDevice{host                                        ? kDLCPU
+                          : input.options.platform == Platform::kCuda ? kDLCUDA
+                                                                      : kDLROCM,
+                          host ? 0 : input.context.device_ordinal};
+  call->stream = host ? nullptr : input.context.stream;
+  size_t tensors = 0;
+  for (const ArgSpecItem& item : input.spec.items()) {
+    Expected want;
+    switch (item.kind) {
+      case ArgKind::kArgs:
+      case ArgKind::kRets: {
+        const bool is_result = item.kind == ArgKind::kRets;
+        for (Buffer& buffer : is_result ? input.rets : input.args) {
+          if (buffer.raw || buffer.type.token) continue;
+          want.kind = Expected::kTensor;
+          want.buffer = &buffer;
+          want.is_result = is_result;
+          call->args.push_back(want);
+          ++tensors;
+        }
+        continue;
+      }
+      case ArgKind::kAttr:
+        want.kind = Expected::kValue;
+        want.value = values[item.attr_name];
+        break;
+      case ArgKind::kStream:
+        want.integer = static_cast<int64_t>(reinterpret_cast<intptr_t>(call->stream));
+        break;
+      case ArgKind::kDeviceId:
+        want.integer = call->device.device_id;
+        break;
+    }
+    call->args.push_back(want);
+  }
+  verdict.keeps = call->owned && tensors > 0 &&
+                  (input.action == Action::kKeep || input.action == Action::kKeepAndReturn);
+  verdict.returns = input.action == Action::kReturnValue || input.action == Action::kKeepAndReturn;
+  return verdict;
+}
+
+// What the handler did.
+struct Outcome {
+  bool failed = false;
+  testing::ErrorInfo error{XLA_FFI_Error_Code_OK, ""};
+  XLA_FFI_Metadata metadata = testing::EmptyMetadata();
+};
+
+// Runs the case's frame through the handler XLA would hold, checking the stream scope (GPU) and
+// that no XLA error object leaks.
+Outcome Run(FrameInput& input, XLA_FFI_Handler* handler, Call* call) {
+  testing::CallFrameBuilder builder;
+  BuildFrame(input, &builder);
+  void* const sentinel = reinterpret_cast<void*>(uintptr_t{0xfeed0});
+  const DLDevice device = call->device;
+  if (!call->host) TVMFFIEnvSetStream(device.device_type, device.device_id, sentinel, nullptr);
+  const int live_errors = testing::LiveErrorCount();
+  Outcome outcome;
+  SetCurrentCall(call);
+  XLA_FFI_Error* error = nullptr;
+  if (input.stage == 0) {
+    error = handler(builder.BuildMetadataQuery(&outcome.metadata));
+  } else {
+    builder.set_stage(input.stage == 1   ? XLA_FFI_ExecutionStage_INSTANTIATE
+                      : input.stage == 2 ? XLA_FFI_ExecutionStage_PREPARE
+                      : input.stage == 3 ? XLA_FFI_ExecutionStage_INITIALIZE
+                                         : XLA_FFI_ExecutionStage_EXECUTE);
+    error = handler(builder.Build(input.context.get()));
+  }
+  SetCurrentCall(nullptr);
+  outcome.failed = error != nullptr;
+  if (error != nullptr) outcome.error = testing::TakeError(error);
+  if (!call->host) {
+    if (TVMFFIEnvGetStream(device.device_type, device.device_id) != sentinel) {
+      Violation(*call, "the environment stream was not restored after the call");
+    }
+    TVMFFIEnvSetStream(device.device_type, device.device_id, nullptr, nullptr);
+  }
+  if (testing::LiveErrorCount() != live_errors) Violation(*call, "an XLA error object leaked");
+  return outcome;
+}
+
+// Checks a failure: its code, a text it must contain, and that it names the target.
+std::string ExpectFailure(const Outcome& outcome, const std::string& target,
+                          XLA_FFI_Error_Code code, const std::string& part) {
+  const std::string& message = outcome.error.message;
+  if (!outcome.failed) return "the call succeeded; expected a failure containing \"" + part + "\"";
+  if (outcome.error.code != code) {
+    return "error code " + std::to_string(outcome.error.code) + " instead of " +
+           std::to_string(code) + ": " + message;
+  }
+  if (!Contains(message, part)) return "the error lacks \"" + part + "\": " + message;
+  if (!Contains(message, "jax_tvm_ffi target '" + target + "'")) {
+    return "the error does not name the target: " + message;
+  }
+  return "";
+}
+
+// Checks the error of a frame refused before the call: it names a faulty attribute.
+std::string CheckRefusal(const Verdict& verdict, const Outcome& outcome,
+                         const std::string& target) {
+  std::string problem = ExpectFailure(outcome, target, XLA_FFI_Error_Code_INVALID_ARGUMENT, "");
+  if (!problem.empty() || !verdict.buffers_ok) return problem;
+  const std::string& message = outcome.error.message;
+  auto names_one = [&](const std::vector<std::string>& attrs, const std::string& before,
+                       const std::string& after) {
+    for (const std::string& attr : attrs) {
+      if (Contains(message, before + attr + after)) return true;
+    }
+    return false;
+  };
+  if (!verdict.missing.empty()) {
+    return names_one(verdict.missing, "missing attribute '", "'")
+               ? ""
+               : "the error names no missing attribute: " + message;
+  }
+  if (!verdict.extra.empty()) {
+    return names_one(verdict.extra, "unexpected attribute '", "'")
+               ? ""
+               : "the error names no unexpected attribute: " + message;
+  }
+  if (verdict.duplicate) {
+    return ExpectFailure(outcome, target, XLA_FFI_Error_Code_INVALID_ARGUMENT, "more than once");
+  }
+  return names_one(verdict.undecodable, "attribute '", "")
+             ? ""
+             : "the error names no undecodable attribute: " + message;
+}
+
+// Checks a tensor the function kept: a private copy safe to read on CPU, emptied on GPUs.
+std::string CheckKeptTensor(const Call& call) {
+  const DLTensor* kept = call.kept.cast<tvm::ffi::Tensor>().GetDLTensorPtr();
+  const Buffer& buffer = *call.args[call.kept_index].buffer;
+  if (call.host) {
+    if (kept->data == buffer.data.data()) return "a kept CPU tensor points into XLA memory";
+    std::vector<uint8_t> copy(buffer.bytes);  // AddressSanitizer checks every byte read.
+    if (buffer.bytes > 0) std::memcpy(copy.data(), kept->data, buffer.bytes);
+    return "";
+  }
+  if (kept->data != nullptr) return "a kept GPU tensor still points at XLA's buffer";
+  for (int i = 0; i < kept->ndim; ++i) {
+    if (kept->shape[i] != 0) return "a kept GPU tensor still has elements";
+  }
+  return "";
+}
+
+// Checks that what the function wrote into its results reached XLA's buffers.
+std::string CheckResults(const Call& call) {
+  size_t result = 0;
+  for (const Expected& want : call.args) {
+    if (want.kind != Expected::kTensor || !want.is_result || want.buffer->bytes == 0) continue;
+    for (size_t b = 0; b < want.buffer->bytes; ++b) {
+      if (want.buffer->data[b] != ResultPattern(result, b)) {
+        return "result bytes written by the function did not reach XLA's buffer";
+      }
+    }
+    ++result;
+  }
+  return "";
+}
+
+std::string Judge(const FrameInput& input, const Verdict& verdict, const Call& call,
+                  const Outcome& outcome, const std::string& target, FrameOutcome* result) {
+  const std::string& message = outcome.error.message;
+  if (input.stage == 0) {
+    *result = FrameOutcome::kMetadata;
+    if (outcome.failed || call.calls != 0) return "the metadata query ran the call: " + message;
+    const XLA_FFI_Handler_Traits traits =
+        input.options.allow_cuda_graph ? XLA_FFI_HANDLER_TRAITS_COMMAND_BUFFER_COMPATIBLE : 0;
+    if (outcome.metadata.traits != traits) return "the metadata query reported the wrong traits";
+    if (outcome.metadata.api_version.major_version != XLA_FFI_API_MAJOR ||
+        outcome.metadata.api_version.minor_version != XLA_FFI_API_MINOR) {
+      return "the metadata query reported the wrong API version";
+    }
+    return "";
+  }
+  if (input.stage < 4) {
+    *result = FrameOutcome::kOtherStage;
+    if (outcome.failed || call.calls != 0) return "a non-execute stage did something: " + message;
+    return "";
+  }
+  if (!verdict.reaches_function) {
+    *result = verdict.placement_ok ? FrameOutcome::kFrameRefused : FrameOutcome::kPlacementFailed;
+    if (call.calls != 0) return "the function ran although the frame is invalid";
+    if (!verdict.placement_ok) {
+      return ExpectFailure(outcome, target, XLA_FFI_Error_Code_INTERNAL, "XLA could not provide");
+    }
+    return CheckRefusal(verdict, outcome, target);
+  }
+  if (call.calls != 1) return "the function ran " + std::to_string(call.calls) + " times";
+  if (call.action == Action::kThrow) {
+    *result = FrameOutcome::kFunctionThrew;
+    return ExpectFailure(outcome, target, CodeForKind(call.throw_kind),
+                         call.throw_kind + ": fuzz failure");
+  }
+  if (verdict.keeps) {
+    *result = FrameOutcome::kTensorKept;
+    std::string problem =
+        ExpectFailure(outcome, target, XLA_FFI_Error_Code_FAILED_PRECONDITION, "kept a reference");
+    return problem.empty() ? CheckKeptTensor(call) : problem;
+  }
+  if (verdict.returns) {
+    *result = FrameOutcome::kValueReturned;
+    return ExpectFailure(outcome, target, XLA_FFI_Error_Code_INVALID_ARGUMENT, "returned a value");
+  }
+  *result = FrameOutcome::kSucceeded;
+  if (outcome.failed) return "the call failed: " + message;
+  return CheckResults(call);
+}
+
+}  // namespace
+
+std::string RunFrameCase(const uint8_t* data, size_t size, FrameOutcome* outcome) {
+  FrameOutcome ignored;
+  if (outcome == nullptr) outcome = &ignored;
+  *outcome = FrameOutcome::kSpecRefused;
+  FrameInput input = ReadFrameInput(data, size);
+  if (!input.spec_valid) return "";
+  Call call;
+  const Verdict verdict = Model(input, &call);
+  std::string target;
+  XLA_FFI_Handler* handler = HandlerFor(input.items, input.spec, input.options, &target);
+  if (handler == nullptr) return "";
+  const Outcome result = Run(input, handler, &call);
+  if (!call.violation.empty()) return call.violation;
+  return Judge(input, verdict, call, result, target, outcome);
+}
+
+}  // namespace fuzz
+}  // namespace jax_tvm_ffi

@@ -1,0 +1,276 @@
+/*!
+ * \file frame_input.cc
+ * \brief Decoding a call-frame fuzz case from bytes and building its XLA frame.
+ */
+#include "frame_input.h"
+
+#include <tvm/ffi/error.h>
+#include <xla/ffi/api/c_api.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <utility>
+
+namespace jax_tvm_ffi {
+namespace fuzz {
+namespace {
+
+// Reads the case's bytes front to back; past the end every byte is zero.
+class ByteReader {
+ public:
+  ByteReader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  uint8_t Byte() { return pos_ < size_ ? data_[pos_++] : 0; }
+  int Below(int n) { return Byte() % n; }
+  bool OneIn(int n) { return Below(n) == 0; }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+  size_t pos_ = 0;
+};
+
+// Names shared by spec items and frame attributes, so that they often match.
+const char* const kNamePool[] = {"a", "b", "eps", "mode", "cfg", "x.y", "A", "a0"};
+
+std::string ReadName(ByteReader& in) {
+  const int choice = in.Below(10);
+  if (choice < 8) return kNamePool[choice];
+  if (choice == 8) return "";
+  std::string name(1 + in.Below(3), ' ');
+  for (char& c : name) c = static_cast<char>(0x21 + in.Below(94));
+  return name;
+}
+
+// A code XLA defines most of the time; sometimes any code below 36 (INVALID, TOKEN and gaps
+// included) or any byte.
+int64_t ReadBufferTypeCode(ByteReader& in) {
+  static const int64_t kDefined[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+                                     15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27,
+                                     28, 29, 30, 31, 32, 33, 17, 11, 11, 4};  // TOKEN once, F32 and
+                                                                              // S32 more
+  if (in.OneIn(32)) return in.Byte();
+  if (in.OneIn(32)) return in.Below(36);
+  return kDefined[in.Below(sizeof(kDefined) / sizeof(kDefined[0]))];
+}
+
+// A decodable attribute element type most of the time; below 64 so it fits the C enum.
+int64_t ReadAttrTypeCode(ByteReader& in) {
+  static const int64_t kDecodable[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 16};
+  return in.OneIn(16) ? in.Below(64) : kDecodable[in.Below(13)];
+}
+
+// Mostly a few, sometimes up to `most`: many tensors overflow the decoder's inline storage.
+int ReadCount(ByteReader& in, int most) { return in.OneIn(8) ? in.Below(most + 1) : in.Below(4); }
+
+Buffer ReadBuffer(ByteReader& in, bool may_be_raw, uint8_t fill) {
+  Buffer buffer;
+  if (may_be_raw && in.OneIn(24)) {
+    buffer.raw = true;
+    buffer.raw_type = in.Below(4);
+    // A buffer-typed value must then be null, or the core would read it as a buffer.
+    buffer.raw_null = buffer.raw_type == XLA_FFI_ArgType_BUFFER || in.OneIn(2);
+    return buffer;
+  }
+  buffer.code = static_cast<int32_t>(ReadBufferTypeCode(in));
+  const int rank = in.Below(7);
+  const bool long_dims = rank <= 2 && in.OneIn(8);
+  for (int i = 0; i < rank; ++i) buffer.dims.push_back(in.Below(long_dims ? 64 : 5));
+  buffer.type = ModelBufferType(buffer.code);
+  buffer.has_view = buffer.type.valid && ModelShape(buffer.type, buffer.dims, &buffer.shape);
+  if (buffer.has_view) buffer.bytes = ModelByteSize(buffer.type, buffer.shape);
+  buffer.data.resize(buffer.bytes + 16);
+  for (size_t i = 0; i < buffer.data.size(); ++i)
+    buffer.data[i] = static_cast<uint8_t>(fill + i * 7);
+  return buffer;
+}
+
+Attr ReadAttr(ByteReader& in, int depth, std::string name) {
+  Attr attr;
+  attr.name = std::move(name);
+  attr.kind = static_cast<Attr::Kind>(in.Below(depth < 2 ? 4 : 3));
+  switch (attr.kind) {
+    case Attr::kScalar:
+      attr.code = ReadAttrTypeCode(in);
+      attr.bytes.resize(16);
+      for (size_t i = 0; i < 8; ++i) attr.bytes[i] = in.Byte();
+      break;
+    case Attr::kString:
+      attr.string.resize(in.Below(8));
+      for (char& c : attr.string) c = static_cast<char>(in.Byte());
+      break;
+    case Attr::kArray:
+      attr.code = ReadAttrTypeCode(in);
+      attr.size = in.Below(5);
+      attr.bytes.resize(attr.size * AttrElementSize(attr.code));
+      for (uint8_t& byte : attr.bytes) byte = in.Byte();
+      break;
+    case Attr::kDictionary: {
+      std::set<std::string> names;
+      const int entries = in.Below(4);
+      for (int i = 0; i < entries; ++i) {
+        Attr entry = ReadAttr(in, depth + 1, ReadName(in));
+        if (names.insert(entry.name).second) attr.dictionary.push_back(std::move(entry));
+      }
+      break;
+    }
+  }
+  return attr;
+}
+
+void AddAttr(testing::AttrsBuilder& builder, const Attr& attr) {
+  const auto dtype = static_cast<XLA_FFI_DataType>(attr.code);
+  switch (attr.kind) {
+    case Attr::kScalar:
+      builder.ScalarBytes(attr.name, dtype, attr.bytes.data(), attr.bytes.size());
+      break;
+    case Attr::kString:
+      builder.String(attr.name, attr.string);
+      break;
+    case Attr::kArray:
+      builder.ArrayBytes(attr.name, dtype, attr.bytes.data(), attr.size,
+                         AttrElementSize(attr.code));
+      break;
+    case Attr::kDictionary: {
+      testing::AttrsBuilder& inner = builder.Dictionary(attr.name);
+      for (const Attr& entry : attr.dictionary) AddAttr(inner, entry);
+      break;
+    }
+  }
+}
+
+const char* const kErrorKinds[] = {
+    "ValueError",          "TypeError",   "KeyError",       "IndexError",    "RuntimeError",
+    "NotImplementedError", "MemoryError", "AttributeError", "InternalError", "FuzzKindError"};
+
+std::vector<std::string> ReadItems(ByteReader& in) {
+  std::vector<std::string> items;
+  for (int i = in.Below(7); i > 0; --i) {
+    std::string item;
+    switch (in.Below(12)) {
+      case 0:
+      case 1:
+        item = "args";
+        break;
+      case 2:
+      case 3:
+        item = "rets";
+        break;
+      case 4:
+        item = "ctx.stream";
+        break;
+      case 5:
+        item = "ctx.device_id";
+        break;
+      case 11:
+        item = ReadName(in);
+        break;
+      default:
+        item = "attrs." + ReadName(in);
+    }
+    // A repeated item is refused at parsing: keep a few to check that, drop most.
+    const bool repeated = std::find(items.begin(), items.end(), item) != items.end();
+    if (!repeated || in.OneIn(16)) items.push_back(item);
+  }
+  return items;
+}
+
+// Mostly the attributes the spec names, sometimes one dropped or one added; else any names.
+std::vector<std::string> ReadAttrNames(ByteReader& in, const ArgSpec& spec) {
+  std::vector<std::string> names;
+  if (in.OneIn(4)) {
+    names.resize(in.Below(6));
+    for (std::string& name : names) name = ReadName(in);
+    return names;
+  }
+  names = spec.sorted_attr_names();
+  if (!names.empty() && in.OneIn(8)) names.erase(names.begin() + in.Below(8) % names.size());
+  if (in.OneIn(8)) names.push_back(ReadName(in));
+  return names;
+}
+
+}  // namespace
+
+FrameInput ReadFrameInput(const uint8_t* data, size_t size) {
+  ByteReader in(data, size);
+  FrameInput input;
+  input.items = ReadItems(in);
+  try {
+    input.spec = ArgSpec::Parse(input.items);
+    input.spec_valid = true;
+  } catch (const tvm::ffi::Error&) {
+    return input;  // The arg-spec fuzzer covers refused specs.
+  }
+  input.options.platform = static_cast<Platform>(in.Below(3));
+  input.options.pass_owned_tensor = in.OneIn(2);
+  input.options.allow_cuda_graph = in.OneIn(4);
+  input.action = static_cast<Action>(in.Below(5));
+  input.throw_kind = kErrorKinds[in.Below(sizeof(kErrorKinds) / sizeof(kErrorKinds[0]))];
+  input.args.resize(ReadCount(in, 12));
+  input.rets.resize(ReadCount(in, 8));
+  uint8_t fill = 1;
+  for (Buffer& buffer : input.args) buffer = ReadBuffer(in, /*may_be_raw=*/true, fill += 17);
+  for (Buffer& buffer : input.rets) buffer = ReadBuffer(in, /*may_be_raw=*/false, fill += 17);
+  for (const std::string& name : ReadAttrNames(in, input.spec)) {
+    input.attrs.push_back(ReadAttr(in, 0, name));
+  }
+  input.sorted_attrs = !in.OneIn(8);
+  input.stage = in.Below(16);
+  testing::FakeExecutionContext& context = input.context;
+  context.stream = reinterpret_cast<void*>(static_cast<uintptr_t>(0x1000 + 16 * in.Byte()));
+  context.device_ordinal = in.Below(4);
+  context.fail_stream_get = in.OneIn(16);
+  context.fail_device_ordinal_get = in.OneIn(16);
+  return input;
+}
+
+void BuildFrame(FrameInput& input, testing::CallFrameBuilder* builder) {
+  static int32_t raw_value = 0;
+  for (Buffer& buffer : input.args) {
+    if (buffer.raw) {
+      builder->AddRawArg(static_cast<XLA_FFI_ArgType>(buffer.raw_type),
+                         buffer.raw_null ? nullptr : &raw_value);
+      continue;
+    }
+    XLA_FFI_Buffer& added = builder->AddArg(XLA_FFI_DataType_F32, buffer.data.data(), buffer.dims);
+    std::memcpy(&added.dtype, &buffer.code, sizeof(added.dtype));  // Any code, as XLA's C ABI.
+  }
+  for (Buffer& buffer : input.rets) {
+    XLA_FFI_Buffer& added = builder->AddRet(XLA_FFI_DataType_F32, buffer.data.data(), buffer.dims);
+    std::memcpy(&added.dtype, &buffer.code, sizeof(added.dtype));
+  }
+  for (const Attr& attr : input.attrs) AddAttr(builder->attrs(), attr);
+  builder->set_sort_attrs(input.sorted_attrs);
+}
+
+bool ModelDecodeAttr(const Attr& attr, ModelValue* out) {
+  switch (attr.kind) {
+    case Attr::kScalar:
+      return ModelDecodeElement(attr.code, attr.bytes.data(), out);
+    case Attr::kString:
+      out->kind = ModelValue::kString;
+      out->string = attr.string;
+      return true;
+    case Attr::kArray:
+      out->kind = ModelValue::kArray;
+      for (size_t i = 0; i < attr.size; ++i) {
+        ModelValue element;
+        const uint8_t* bytes = attr.bytes.data() + i * AttrElementSize(attr.code);
+        if (!ModelDecodeElement(attr.code, bytes, &element)) return false;
+        out->elements.push_back(element);
+      }
+      return true;
+    case Attr::kDictionary:
+      out->kind = ModelValue::kMap;
+      for (const Attr& entry : attr.dictionary) {
+        ModelValue value;
+        if (!ModelDecodeAttr(entry, &value)) return false;
+        out->entries.emplace_back(entry.name, value);
+      }
+      return true;
+  }
+  return false;
+}
+
+}  // namespace fuzz
+}  // namespace jax_tvm_ffi

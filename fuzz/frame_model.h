@@ -1,0 +1,67 @@
+/*!
+ * \file frame_model.h
+ * \brief An independent model of what the bridge does with XLA values, written from DESIGN.md and
+ *        the README rather than from the core's code: which element types map to which DLPack
+ *        type, how many bytes a buffer holds, and which attribute values decode to what.
+ *        The call-frame fuzzer checks the core against it.
+ */
+#ifndef JAX_TVM_FFI_FUZZ_FRAME_MODEL_H_
+#define JAX_TVM_FFI_FUZZ_FRAME_MODEL_H_
+
+#include <dlpack/dlpack.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace jax_tvm_ffi {
+namespace fuzz {
+
+/*! \brief How a buffer element type must reach the function. */
+struct ModelType {
+  bool valid = false;  //!< False for TOKEN, INVALID and undefined codes.
+  bool token = false;  //!< TOKEN: valid in a frame, but passed to nobody.
+  DLDataType dtype{0, 0, 0};
+  bool halve_last_dim = false;  //!< F4E2M1FN: 2-lane bytes, last dimension halved.
+};
+
+/*! \brief The model of an XLA element type code. */
+ModelType ModelBufferType(int64_t code);
+
+/*!
+ * \brief The shape the function sees (the last dimension halved for F4E2M1FN), and whether the
+ *        buffer has a view at all (no F4E2M1FN buffer with several rows of odd length).
+ */
+bool ModelShape(const ModelType& type, const std::vector<int64_t>& dims,
+                std::vector<int64_t>* shape);
+
+/*! \brief Bytes of a dense buffer of `type` and (viewed) `shape`. */
+size_t ModelByteSize(const ModelType& type, const std::vector<int64_t>& shape);
+
+/*! \brief Bytes one element of a scalar or array attribute of this code occupies in XLA. */
+size_t AttrElementSize(int64_t code);
+
+/*! \brief A decoded attribute value as the function must receive it. */
+struct ModelValue {
+  enum Kind { kBool, kInt, kFloat, kString, kArray, kMap } kind = kInt;
+  bool boolean = false;
+  int64_t integer = 0;
+  double real = 0;
+  std::string string;
+  std::vector<ModelValue> elements;
+  std::vector<std::pair<std::string, ModelValue>> entries;
+};
+
+/*!
+ * \brief Decodes one scalar or array element the way the README promises: bool, integers of
+ *        every width (U64 only up to INT64_MAX), F16, BF16, F32 and F64; nothing else.
+ * \return False when the element has no decoding.
+ */
+bool ModelDecodeElement(int64_t code, const uint8_t* element, ModelValue* out);
+
+}  // namespace fuzz
+}  // namespace jax_tvm_ffi
+
+#endif  // JAX_TVM_FFI_FUZZ_FRAME_MODEL_H_

@@ -1,0 +1,78 @@
+/*!
+ * \file test_fuzz_findings.cc
+ * \brief What the fuzzers found in the core, each as a readable test (the raw inputs are replayed
+ *        in test_fuzz_cases.cc).
+ */
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <tvm/ffi/function.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fake_xla_api.h"
+#include "jax_tvm_ffi/target.h"
+
+namespace jax_tvm_ffi {
+namespace {
+
+using testing::CallFrameBuilder;
+using testing::FakeExecutionContext;
+using ::testing::HasSubstr;
+
+// Enough rank-7 buffers that their stride entries overflow the decoder's inline storage (128),
+// which sends decoding down its overflow path.
+constexpr int kManyBuffers = 20;
+
+XLA_FFI_Handler* CountingTarget(const std::string& name, int* calls) {
+  tvm::ffi::Function count =
+      tvm::ffi::Function::FromPacked([calls](tvm::ffi::PackedArgs, tvm::ffi::Any*) { ++*calls; });
+  return RegisterTarget(name, count, ArgSpec::Default(), TargetOptions{});
+}
+
+// fuzz_call_frame, first 60-second run: the overflow path sized its storage by reading every
+// argument and result as an XLA_FFI_Buffer, before checking that each is one; a null argument
+// after the overflowing ones was dereferenced (UBSan: reference binding to null pointer).
+TEST(FuzzFindingsTest, NullArgumentAfterManyDimensionsIsRefused) {
+  int calls = 0;
+  XLA_FFI_Handler* handler = CountingTarget("fuzz_findings.null_after_overflow", &calls);
+  std::vector<float> data(128);
+  CallFrameBuilder builder;
+  for (int i = 0; i < kManyBuffers; ++i) {
+    builder.AddArg(XLA_FFI_DataType_F32, data.data(), {1, 2, 1, 2, 1, 2, 1});
+  }
+  builder.AddRawArg(XLA_FFI_ArgType_BUFFER, nullptr);
+  FakeExecutionContext context;
+  XLA_FFI_Error* error = handler(builder.Build(context.get()));
+  ASSERT_NE(error, nullptr);
+  testing::ErrorInfo info = testing::TakeError(error);
+  EXPECT_EQ(info.code, XLA_FFI_Error_Code_INVALID_ARGUMENT);
+  EXPECT_THAT(info.message, HasSubstr("argument " + std::to_string(kManyBuffers)));
+  EXPECT_EQ(calls, 0);
+}
+
+// The same path read a value of another type as a buffer: here a 4-byte integer, read as the
+// much larger XLA_FFI_Buffer (AddressSanitizer: stack-buffer-overflow).
+TEST(FuzzFindingsTest, NonBufferArgumentAfterManyDimensionsIsRefused) {
+  int calls = 0;
+  XLA_FFI_Handler* handler = CountingTarget("fuzz_findings.value_after_overflow", &calls);
+  std::vector<float> data(128);
+  int32_t not_a_buffer = 7;
+  CallFrameBuilder builder;
+  for (int i = 0; i < kManyBuffers; ++i) {
+    builder.AddArg(XLA_FFI_DataType_F32, data.data(), {1, 2, 1, 2, 1, 2, 1});
+  }
+  builder.AddRawArg(static_cast<XLA_FFI_ArgType>(0), &not_a_buffer);
+  FakeExecutionContext context;
+  XLA_FFI_Error* error = handler(builder.Build(context.get()));
+  ASSERT_NE(error, nullptr);
+  testing::ErrorInfo info = testing::TakeError(error);
+  EXPECT_EQ(info.code, XLA_FFI_Error_Code_INVALID_ARGUMENT);
+  EXPECT_THAT(info.message, HasSubstr("argument " + std::to_string(kManyBuffers)));
+  EXPECT_THAT(info.message, HasSubstr("not a buffer"));
+  EXPECT_EQ(calls, 0);
+}
+
+}  // namespace
+}  // namespace jax_tvm_ffi
