@@ -12,7 +12,6 @@
 #include <atomic>
 #include <exception>
 #include <memory>
-#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -285,10 +284,6 @@ Status Execute(const Binding& binding, const XLA_FFI_CallFrame& frame) {
   return ExecuteGeneral(binding, frame, placement);
 }
 
-}  // namespace
-
-namespace {
-
 std::atomic<bool> python_calls_blocked{false};
 std::atomic<size_t> python_calls_in_flight{0};
 
@@ -306,6 +301,22 @@ class PythonCallScope {
 
 }  // namespace
 
+XLA_FFI_Error* HandleExecute(const Binding& binding, XLA_FFI_CallFrame* frame);
+
+// Python targets are counted while they run and refused once the interpreter is exiting; kept
+// out of line so C++ targets pay one predictable branch.
+[[gnu::noinline]] XLA_FFI_Error* HandlePythonCall(const Binding& binding,
+                                                  XLA_FFI_CallFrame* frame) {
+  PythonCallScope python_call;
+  if (python_call.refused()) {
+    return MakeXlaError(
+        frame->api, binding.name,
+        Status::Error(XLA_FFI_Error_Code_CANCELLED,
+                      "the Python interpreter is shutting down; the function was not called"));
+  }
+  return HandleExecute(binding, frame);
+}
+
 void BlockPythonCalls() { python_calls_blocked.store(true); }
 
 size_t PythonCallsInFlight() { return python_calls_in_flight.load(); }
@@ -317,16 +328,11 @@ XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame) {
   }
   // Only the execute stage is registered; other stages have nothing to do.
   if (JAX_TVM_FFI_UNLIKELY(frame->stage != XLA_FFI_ExecutionStage_EXECUTE)) return nullptr;
-  std::optional<PythonCallScope> python_call;
-  if (JAX_TVM_FFI_UNLIKELY(binding.options.python_backed)) {
-    python_call.emplace();
-    if (python_call->refused()) {
-      return MakeXlaError(frame->api, binding.name,
-                          Status::Error(XLA_FFI_Error_Code_CANCELLED,
-                                        "the Python interpreter is shutting down; the function "
-                                        "was not called"));
-    }
-  }
+  if (JAX_TVM_FFI_UNLIKELY(binding.options.python_backed)) return HandlePythonCall(binding, frame);
+  return HandleExecute(binding, frame);
+}
+
+XLA_FFI_Error* HandleExecute(const Binding& binding, XLA_FFI_CallFrame* frame) {
   Status status;
   // Nothing may unwind into XLA: allocation failures and errors thrown by TVM FFI containers
   // while decoding become call errors. The try block costs nothing on the success path.
