@@ -699,7 +699,7 @@ TEST(OwnedTensorHandlerTest, FunctionGetsPrivateCopiesAndResultsAreCopiedBack) {
 
 TEST(OwnedTensorHandlerTest, ResultAliasingAnArgumentStartsWithItsContents) {
   // input_output_aliases: XLA hands the same buffer as argument 0 and result 0.
-  Function function = Function::FromTyped([](Tensor acc, Tensor update, Tensor out) {
+  Function function = Function::FromTyped([](Tensor /*acc*/, Tensor update, Tensor out) {
     float* data = static_cast<float*>(out.data_ptr());
     const float* add = static_cast<const float*>(update.data_ptr());
     for (int64_t i = 0; i < out.numel(); ++i) data[i] += add[i];
