@@ -8,6 +8,7 @@
 
 #include "jax_tvm_ffi/dtype.h"
 #include "predict.h"
+#include "row_major_view.h"
 
 namespace jax_tvm_ffi {
 namespace {
@@ -85,20 +86,9 @@ int64_t* Fill(const XLA_FFI_Buffer& buffer, DLDataType dtype, DLDevice device, D
     for (int i = 0; i < rank; ++i) shape[i] = buffer.dims[i];
     shape[rank - 1] = shape[rank - 1] / 2 + shape[rank - 1] % 2;  // Rounded up, cannot overflow.
   }
-  int64_t stride = 1;
-  for (int i = rank - 1; i >= 0; --i) {
-    strides[i] = stride;
-    if (JAX_TVM_FFI_UNLIKELY(shape[i] < 0 || __builtin_mul_overflow(stride, shape[i], &stride))) {
-      return nullptr;  // Malformed dimensions; the caller reports them.
-    }
+  if (!FillRowMajorView(buffer.data, dtype, device, shape, rank, strides, out)) {
+    return nullptr;  // Malformed dimensions; the caller reports them.
   }
-  out->data = buffer.data;
-  out->device = device;
-  out->ndim = rank;
-  out->dtype = dtype;
-  out->shape = shape;
-  out->strides = strides;
-  out->byte_offset = 0;
   return slots;
 }
 

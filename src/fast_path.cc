@@ -8,6 +8,7 @@
 #include "jax_tvm_ffi/dtype.h"
 #include "packed_args.h"
 #include "predict.h"
+#include "row_major_view.h"
 
 namespace jax_tvm_ffi {
 namespace {
@@ -24,22 +25,10 @@ inline int64_t* FillView(int32_t type, const void* value, DLDevice device, DLTen
                            rank > strides_end - strides || (rank > 0 && buffer.dims == nullptr))) {
     return nullptr;
   }
-  int64_t stride = 1;
-  for (int64_t i = rank - 1; i >= 0; --i) {
-    strides[i] = stride;
-    // A negative dimension or an element count past int64 is malformed: the general path says so.
-    if (JAX_TVM_FFI_UNLIKELY(buffer.dims[i] < 0 ||
-                             __builtin_mul_overflow(stride, buffer.dims[i], &stride))) {
-      return nullptr;
-    }
+  // A negative dimension or an element count past int64 is malformed: the general path says so.
+  if (!FillRowMajorView(buffer.data, dtype, device, buffer.dims, rank, strides, out)) {
+    return nullptr;
   }
-  out->data = buffer.data;
-  out->device = device;
-  out->ndim = static_cast<int32_t>(rank);
-  out->dtype = dtype;
-  out->shape = buffer.dims;
-  out->strides = strides;
-  out->byte_offset = 0;
   return strides + rank;
 }
 
