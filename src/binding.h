@@ -14,6 +14,7 @@
 
 #include "jax_tvm_ffi/arg_spec.h"
 #include "jax_tvm_ffi/target.h"
+#include "scratch_stats.h"
 
 namespace jax_tvm_ffi {
 
@@ -54,6 +55,11 @@ struct Binding {
   std::vector<size_t> attr_index_of_item;
   /*! \brief The offset one past the last item: the number of packed arguments. */
   PackedOffset end_offset;
+  /*!
+   * \brief The scratch-memory counters of the target, shared by its registrations; null for a
+   *        binding made outside the registry.
+   */
+  ScratchStats* scratch_stats = nullptr;
 };
 
 }  // namespace jax_tvm_ffi

@@ -6,6 +6,9 @@
 
 #include <tvm/ffi/c_api.h>
 
+#include <string>
+#include <utility>
+
 namespace jax_tvm_ffi {
 
 namespace {
@@ -38,6 +41,17 @@ Status TakeRaisedTvmError() {
   message.append(cell->message.data, cell->message.size);
   TVMFFIObjectDecRef(error);
   return Status::Error(CodeForKind(kind), std::move(message));
+}
+
+Status TakeXlaError(const XLA_FFI_Api* api, XLA_FFI_Error* error, const char* what) {
+  XLA_FFI_Error_GetMessage_Args get{XLA_FFI_Error_GetMessage_Args_STRUCT_SIZE, nullptr, error,
+                                    nullptr};
+  api->XLA_FFI_Error_GetMessage(&get);
+  std::string message = std::string("XLA could not ") + what + ": " +
+                        (get.message != nullptr ? get.message : "(no message)");
+  XLA_FFI_Error_Destroy_Args destroy{XLA_FFI_Error_Destroy_Args_STRUCT_SIZE, nullptr, error};
+  api->XLA_FFI_Error_Destroy(&destroy);
+  return Status::Error(XLA_FFI_Error_Code_INTERNAL, std::move(message));
 }
 
 XLA_FFI_Error* MakeXlaError(const XLA_FFI_Api* api, const std::string& target_name,

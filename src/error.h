@@ -22,6 +22,13 @@ namespace jax_tvm_ffi {
 Status TakeRaisedTvmError();
 
 /*!
+ * \brief Takes an error returned by an XLA API function (destroying it), keeping its message.
+ * \param what What XLA failed to do, e.g. "provide the stream".
+ * \return An INTERNAL failure reading "XLA could not <what>: <XLA's message>".
+ */
+Status TakeXlaError(const XLA_FFI_Api* api, XLA_FFI_Error* error, const char* what);
+
+/*!
  * \brief Builds the XLA error for a failed call of a target.
  * \param api The XLA FFI API of the call frame.
  * \param target_name The target, named in the message so the user knows which call failed.

@@ -24,6 +24,7 @@
 #include "owned_tensor.h"
 #include "packed_args.h"
 #include "predict.h"
+#include "scratch_allocator.h"
 #include "status.h"
 
 namespace jax_tvm_ffi {
@@ -49,18 +50,6 @@ class SmallArray {
   std::unique_ptr<T[]> heap_;
 };
 
-// Takes an error returned by the XLA API, keeping its message.
-Status TakeXlaError(const XLA_FFI_Api* api, XLA_FFI_Error* error, const char* what) {
-  XLA_FFI_Error_GetMessage_Args get{XLA_FFI_Error_GetMessage_Args_STRUCT_SIZE, nullptr, error,
-                                    nullptr};
-  api->XLA_FFI_Error_GetMessage(&get);
-  std::string message = std::string("XLA could not provide the ") + what + ": " +
-                        (get.message != nullptr ? get.message : "(no message)");
-  XLA_FFI_Error_Destroy_Args destroy{XLA_FFI_Error_Destroy_Args_STRUCT_SIZE, nullptr, error};
-  api->XLA_FFI_Error_Destroy(&destroy);
-  return Status::Error(XLA_FFI_Error_Code_INTERNAL, std::move(message));
-}
-
 // The stream and device ordinal of a call; on CPU the stream is null and the ordinal 0.
 struct Placement {
   void* stream = nullptr;
@@ -72,12 +61,12 @@ Status GetPlacement(const Binding& binding, const XLA_FFI_CallFrame& frame, Plac
   const XLA_FFI_Api* api = frame.api;
   XLA_FFI_Stream_Get_Args stream{XLA_FFI_Stream_Get_Args_STRUCT_SIZE, nullptr, frame.ctx, nullptr};
   if (XLA_FFI_Error* error = api->XLA_FFI_Stream_Get(&stream)) {
-    return TakeXlaError(api, error, "stream");
+    return TakeXlaError(api, error, "provide the stream");
   }
   XLA_FFI_DeviceOrdinal_Get_Args ordinal{XLA_FFI_DeviceOrdinal_Get_Args_STRUCT_SIZE, nullptr,
                                          frame.ctx, 0};
   if (XLA_FFI_Error* error = api->XLA_FFI_DeviceOrdinal_Get(&ordinal)) {
-    return TakeXlaError(api, error, "device ordinal");
+    return TakeXlaError(api, error, "provide the device ordinal");
   }
   out->stream = stream.stream;
   out->device_id = ordinal.device_ordinal;
@@ -187,14 +176,17 @@ Status DecodeAttrs(const Binding& binding, const XLA_FFI_Attrs& attrs, size_t nu
 }
 
 // Calls the function with packed arguments, the platform stream installed, and checks the result.
-Status Invoke(const Binding& binding, const Placement& placement, TVMFFIAny* packed,
-              size_t num_packed, OwnedTensors* owned_tensors) {
+Status Invoke(const Binding& binding, const XLA_FFI_CallFrame& frame, const Placement& placement,
+              TVMFFIAny* packed, size_t num_packed, OwnedTensors* owned_tensors) {
   Status status;
   StreamScope stream_scope;
   if (binding.uses_stream) {
     status = stream_scope.Enter(binding.device_type, placement.device_id, placement.stream);
     if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
   }
+  ScratchScope scratch(binding, frame.api, frame.ctx, placement.device_id);
+  status = scratch.Enter();
+  if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
 
   tvm::ffi::Any result;
   const tvm::ffi::FunctionObj* function = binding.function.get();
@@ -202,14 +194,19 @@ Status Invoke(const Binding& binding, const Placement& placement, TVMFFIAny* pac
       function->safe_call(const_cast<tvm::ffi::FunctionObj*>(function), packed,
                           static_cast<int32_t>(num_packed), reinterpret_cast<TVMFFIAny*>(&result));
   if (JAX_TVM_FFI_UNLIKELY(rc != 0)) {
+    // The function's error is the one to report; the scratch and owned tensors are still given
+    // back.
     status = TakeRaisedTvmError();
     if (owned_tensors != nullptr) owned_tensors->Finish(/*copy_results=*/false);
+    scratch.Finish();
     return status;
   }
   if (owned_tensors != nullptr) {
     status = owned_tensors->Finish(/*copy_results=*/true);
     if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
   }
+  status = scratch.Finish();
+  if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
   if (JAX_TVM_FFI_UNLIKELY(result.type_index() != TVMFFITypeIndex::kTVMFFINone)) {
     return Status::InvalidArgument(
         "the function returned a value of type " + result.GetTypeKey() +
@@ -269,7 +266,8 @@ Status Invoke(const Binding& binding, const Placement& placement, TVMFFIAny* pac
       for (size_t i = 0; i < count; ++i) slot[i] = ViewSlot(buffers.tensors() + first + i);
     }
   }
-  return Invoke(binding, placement, packed, num_packed, pass_owned ? &owned_tensors : nullptr);
+  return Invoke(binding, frame, placement, packed, num_packed,
+                pass_owned ? &owned_tensors : nullptr);
 }
 
 Status Execute(const Binding& binding, const XLA_FFI_CallFrame& frame) {
@@ -279,7 +277,7 @@ Status Execute(const Binding& binding, const XLA_FFI_CallFrame& frame) {
   FastPath fast;
   if (fast.Pack(binding, frame, DLDevice{binding.device_type, placement.device_id},
                 reinterpret_cast<int64_t>(placement.stream))) {
-    return Invoke(binding, placement, fast.packed(), fast.num_packed(), nullptr);
+    return Invoke(binding, frame, placement, fast.packed(), fast.num_packed(), nullptr);
   }
   return ExecuteGeneral(binding, frame, placement);
 }

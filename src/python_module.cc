@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "jax_tvm_ffi/scratch.h"
 #include "jax_tvm_ffi/target.h"
 
 namespace jax_tvm_ffi {
@@ -35,6 +36,20 @@ int64_t PyRegisterTarget(const tvm::ffi::String& name, tvm::ffi::Function functi
   XLA_FFI_Handler* handler =
       RegisterTarget(std::string(name), std::move(function), std::move(spec), options);
   return static_cast<int64_t>(reinterpret_cast<intptr_t>(handler));
+}
+
+/*!
+ * \brief A target's scratch usage as [last_call_allocations, last_call_peak_bytes,
+ *        total_allocations, peak_bytes, outstanding_allocations].
+ */
+tvm::ffi::Array<int64_t> PyScratchUsage(const tvm::ffi::String& name,
+                                        const tvm::ffi::String& platform) {
+  ScratchUsage usage = GetScratchUsage(std::string(name), ParsePlatform(std::string(platform)));
+  return tvm::ffi::Array<int64_t>{static_cast<int64_t>(usage.last_call_allocations),
+                                  static_cast<int64_t>(usage.last_call_peak_bytes),
+                                  static_cast<int64_t>(usage.total_allocations),
+                                  static_cast<int64_t>(usage.peak_bytes),
+                                  static_cast<int64_t>(usage.outstanding_allocations)};
 }
 
 int64_t PyRegisteredCount() { return static_cast<int64_t>(RegisteredTargetCount()); }
@@ -79,6 +94,7 @@ bool PySameCallbackOrigin(const tvm::ffi::Function& function, const tvm::ffi::Fu
 
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(register_target, jax_tvm_ffi::PyRegisterTarget);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(registered_count, jax_tvm_ffi::PyRegisteredCount);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(scratch_usage, jax_tvm_ffi::PyScratchUsage);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(block_python_calls, jax_tvm_ffi::PyBlockPythonCalls);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(python_calls_in_flight, jax_tvm_ffi::PyPythonCallsInFlight);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(xla_platform_name, jax_tvm_ffi::PyXlaPlatformName);

@@ -17,7 +17,9 @@
 #include "binding.h"
 #include "entry_points.h"
 #include "handler.h"
+#include "jax_tvm_ffi/scratch.h"
 #include "jax_tvm_ffi/target.h"
+#include "scratch_stats.h"
 
 namespace jax_tvm_ffi {
 namespace {
@@ -26,6 +28,7 @@ namespace {
 struct Target {
   std::atomic<const Binding*> binding{nullptr};
   XLA_FFI_Handler* handler = nullptr;
+  ScratchStats scratch_stats;
 };
 
 XLA_FFI_Error* DispatchToTarget(XLA_FFI_CallFrame* frame, void* context) {
@@ -51,6 +54,7 @@ class Registry {
     if (found == targets_.end()) {
       auto target = std::make_unique<Target>();
       target->handler = entry_points_.Create(target.get());
+      binding->scratch_stats = &target->scratch_stats;
       target->binding.store(binding.get(), std::memory_order_release);
       bindings_.push_back(std::move(binding));
       found = targets_.emplace(key, std::move(target)).first;
@@ -66,11 +70,22 @@ class Registry {
           << "; XLA cannot change a registered handler's traits, so re-register it with the "
              "same allow_cuda_graph or use a new name";
     }
+    binding->scratch_stats = &target.scratch_stats;
     target.binding.store(binding.get(), std::memory_order_release);
     // The old binding stays alive: calls that loaded it may still be running, and re-registering
     // (a notebook cell run again) is rare enough that keeping it costs little.
     bindings_.push_back(std::move(binding));
     return target.handler;
+  }
+
+  ScratchUsage Usage(const std::string& name, Platform platform) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = targets_.find(std::make_pair(platform, name));
+    if (found == targets_.end()) {
+      TVM_FFI_THROW(ValueError) << "no target '" << name << "' is registered for platform "
+                                << XlaPlatformName(platform);
+    }
+    return found->second->scratch_stats.Read();
   }
 
   size_t size() {
@@ -119,6 +134,10 @@ XLA_FFI_Handler* RegisterTarget(const std::string& name, tvm::ffi::Function func
     TVM_FFI_THROW(ValueError) << "target '" << name << "': the function is null";
   }
   return Registry::Global().Register(name, std::move(function), std::move(spec), options);
+}
+
+ScratchUsage GetScratchUsage(const std::string& name, Platform platform) {
+  return Registry::Global().Usage(name, platform);
 }
 
 size_t RegisteredTargetCount() { return Registry::Global().size(); }

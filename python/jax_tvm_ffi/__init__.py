@@ -12,6 +12,14 @@ Example::
 
 from jax_tvm_ffi._ffi_function import FfiFunction, ffi_function
 from jax_tvm_ffi._registration import register_ffi_target, registered_count
+from jax_tvm_ffi._scratch import ScratchUsage, scratch_usage
 
-__all__ = ["FfiFunction", "ffi_function", "register_ffi_target", "registered_count"]
+__all__ = [
+    "FfiFunction",
+    "ScratchUsage",
+    "ffi_function",
+    "register_ffi_target",
+    "registered_count",
+    "scratch_usage",
+]
 __version__ = "0.1.0"

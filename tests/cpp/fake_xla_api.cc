@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
+#include <cstdlib>
 #include <utility>
 
 namespace jax_tvm_ffi {
@@ -62,6 +64,34 @@ XLA_FFI_Error* DeviceOrdinalGet(XLA_FFI_DeviceOrdinal_Get_Args* args) {
   return nullptr;
 }
 
+XLA_FFI_Error* DeviceMemoryAllocate(XLA_FFI_DeviceMemory_Allocate_Args* args) {
+  FakeExecutionContext* ctx = AsFake(args->ctx);
+  ++ctx->device_allocate_calls;
+  ctx->last_device_alignment = args->alignment;
+  if (ctx->fail_device_allocate) {
+    return NewError(XLA_FFI_Error_Code_RESOURCE_EXHAUSTED, "fake device is out of memory");
+  }
+  const size_t alignment = std::max<size_t>(args->alignment, alignof(std::max_align_t));
+  void* data = std::aligned_alloc(alignment, (args->size + alignment - 1) / alignment * alignment);
+  if (data == nullptr) return NewError(XLA_FFI_Error_Code_RESOURCE_EXHAUSTED, "aligned_alloc");
+  ctx->device_allocations[data] = args->size;
+  args->data = data;
+  return nullptr;
+}
+
+XLA_FFI_Error* DeviceMemoryFree(XLA_FFI_DeviceMemory_Free_Args* args) {
+  FakeExecutionContext* ctx = AsFake(args->ctx);
+  ++ctx->device_free_calls;
+  auto found = ctx->device_allocations.find(args->data);
+  if (found == ctx->device_allocations.end() || found->second != args->size) {
+    ++ctx->bad_device_frees;
+    return NewError(XLA_FFI_Error_Code_INVALID_ARGUMENT, "fake device: bad free");
+  }
+  std::free(found->first);
+  ctx->device_allocations.erase(found);
+  return nullptr;
+}
+
 XLA_FFI_Api MakeApi() {
   XLA_FFI_Api api;
   std::memset(&api, 0, sizeof(api));
@@ -73,10 +103,17 @@ XLA_FFI_Api MakeApi() {
   api.XLA_FFI_Error_Destroy = &ErrorDestroy;
   api.XLA_FFI_Stream_Get = &StreamGet;
   api.XLA_FFI_DeviceOrdinal_Get = &DeviceOrdinalGet;
+  api.XLA_FFI_DeviceMemory_Allocate = &DeviceMemoryAllocate;
+  api.XLA_FFI_DeviceMemory_Free = &DeviceMemoryFree;
   return api;
 }
 
 }  // namespace
+
+FakeExecutionContext::~FakeExecutionContext() {
+  // Memory the core failed to give back: freed so the leak shows in the test, not in ASan.
+  for (const auto& [data, size] : device_allocations) std::free(data);
+}
 
 const XLA_FFI_Api* FakeApi() {
   static const XLA_FFI_Api api = MakeApi();

@@ -4,7 +4,8 @@
  *        XLA drives it, with no XLA runtime and no GPU.
  *
  * The fake API implements the entries the core uses: errors (recording code and message),
- * the stream and the device ordinal (read from a FakeExecutionContext, optionally failing).
+ * the stream and the device ordinal (read from a FakeExecutionContext, optionally failing), and
+ * device memory (host memory standing for it, recorded in the FakeExecutionContext).
  * Every other entry is null, so a core that starts using one crashes loudly in the tests.
  */
 #ifndef JAX_TVM_FFI_TESTS_CPP_FAKE_XLA_API_H_
@@ -15,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +38,19 @@ struct FakeExecutionContext {
   int stream_get_calls = 0;
   /*! \brief Calls of XLA_FFI_DeviceOrdinal_Get with this context. */
   int device_ordinal_get_calls = 0;
+  /*! \brief Make XLA_FFI_DeviceMemory_Allocate return an error. */
+  bool fail_device_allocate = false;
+  /*! \brief Device memory allocated and not yet freed: address to size. */
+  std::map<void*, size_t> device_allocations;
+  /*! \brief Calls of XLA_FFI_DeviceMemory_Allocate and XLA_FFI_DeviceMemory_Free. */
+  int device_allocate_calls = 0;
+  int device_free_calls = 0;
+  /*! \brief Frees of an address not allocated, or with another size (each an error). */
+  int bad_device_frees = 0;
+  /*! \brief The alignment of the last allocation request. */
+  size_t last_device_alignment = 0;
+
+  ~FakeExecutionContext();
 
   /*! \brief This context as the opaque pointer a call frame carries. */
   XLA_FFI_ExecutionContext* get() { return reinterpret_cast<XLA_FFI_ExecutionContext*>(this); }

@@ -1,0 +1,57 @@
+/*!
+ * \file jax_tvm_ffi/scratch.h
+ * \brief Scratch memory served to kernels during a call, and how much each target used.
+ *
+ * While a target's function runs, TVM FFI's environment allocator on the calling thread serves
+ * `tvm::ffi::Tensor::FromEnvAlloc(TVMFFIEnvTensorAlloc, shape, dtype, device)`:
+ * - host tensors (kDLCPU) come from a per-call arena, aligned to kCpuScratchAlignment;
+ * - tensors on the call's GPU come from XLA's device allocator for that call
+ *   (XLA_FFI_DeviceMemory_Allocate), aligned to kGpuScratchAlignment.
+ * Every allocation is given back when the call ends, also when the function fails. A scratch
+ * tensor the function still holds when it returns fails the call: on CPU its memory stays
+ * valid until the tensor is released; GPU memory goes back to XLA, which owns it.
+ *
+ * The bridge installs its allocator on a thread the first time a target runs there and leaves it
+ * installed: outside calls it hands every request to the allocator that was installed before it,
+ * so code around the calls sees no difference, and calls pay no TVM FFI environment lookup.
+ */
+#ifndef JAX_TVM_FFI_SCRATCH_H_
+#define JAX_TVM_FFI_SCRATCH_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "jax_tvm_ffi/target.h"
+
+namespace jax_tvm_ffi {
+
+/*! \brief The alignment of host scratch tensors, in bytes. */
+constexpr size_t kCpuScratchAlignment = 64;
+/*! \brief The alignment requested from XLA for device scratch tensors, in bytes. */
+constexpr size_t kGpuScratchAlignment = 256;
+
+/*! \brief Scratch memory a target's function asked for. Bytes are the tensors' sizes. */
+struct ScratchUsage {
+  /*! \brief Allocations made by the most recent call that finished. */
+  uint64_t last_call_allocations = 0;
+  /*! \brief The most bytes held at once during the most recent call that finished. */
+  uint64_t last_call_peak_bytes = 0;
+  /*! \brief Allocations made by every call so far. */
+  uint64_t total_allocations = 0;
+  /*! \brief The most bytes held at once during any call so far. */
+  uint64_t peak_bytes = 0;
+  /*! \brief Scratch tensors not yet released: non-zero only while a call runs, or when a
+   *         function kept one past its call. */
+  uint64_t outstanding_allocations = 0;
+};
+
+/*!
+ * \brief The scratch usage of a registered target, over every registration of (name, platform).
+ * \throws tvm::ffi::Error (ValueError) when no such target is registered.
+ */
+ScratchUsage GetScratchUsage(const std::string& name, Platform platform);
+
+}  // namespace jax_tvm_ffi
+
+#endif  // JAX_TVM_FFI_SCRATCH_H_

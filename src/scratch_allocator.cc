@@ -1,0 +1,403 @@
+/*!
+ * \file scratch_allocator.cc
+ * \brief The bridge's TVM FFI environment allocator and the scratch memory of a call.
+ *
+ * A scratch tensor is one ScratchBlock: a header (the DLPack tensor TVM FFI wraps, and its shape)
+ * followed, for host tensors, by the data, all in one bump of the call's arena. Device data comes
+ * from XLA. The header outlives the call when the function keeps the tensor, so the arena is
+ * reference counted by its live blocks (see ScratchArena).
+ */
+#include "scratch_allocator.h"
+
+#include <tvm/ffi/extra/c_env_api.h>
+
+#include <algorithm>
+#include <atomic>
+#include <limits>
+#include <new>
+#include <string>
+#include <utility>
+
+#include "error.h"
+#include "jax_tvm_ffi/scratch.h"
+#include "predict.h"
+#include "scratch_stats.h"
+
+namespace jax_tvm_ffi {
+
+struct ScratchBlock {
+  DLManagedTensorVersioned managed;
+  ScratchArena* arena;
+  ScratchStats* stats;
+  /*! \brief The call that made the block; only that call's thread ever sees it current. */
+  uint64_t call_id;
+  /*! \brief The tensor's size in bytes. */
+  size_t bytes;
+  /*! \brief The arena bytes of the block: header and shape, and host data. */
+  size_t region_bytes;
+  /*! \brief The data came from XLA's device allocator. */
+  bool on_device;
+  /*! \brief The device data went back to XLA. */
+  bool device_freed;
+  /*! \brief Set when the tensor is released off the call's thread or after the call. */
+  std::atomic<bool> released;
+  ScratchBlock* prev;
+  ScratchBlock* next;
+
+  int64_t* shape() { return reinterpret_cast<int64_t*>(this + 1); }
+};
+
+// The friend of ScratchScope that the C callbacks below go through.
+struct ScratchAccess {
+  static bool Allocate(ScratchScope* scope, const DLTensor& prototype,
+                       DLManagedTensorVersioned** out, ScratchScope::AllocError* error) {
+    return scope->Allocate(prototype, out, error);
+  }
+  static bool OwnsBlock(const ScratchScope* scope, const ScratchBlock* block) {
+    return scope->call_id_ == block->call_id;
+  }
+  static void ReleaseDuringCall(ScratchScope* scope, ScratchBlock* block) {
+    scope->ReleaseDuringCall(block);
+  }
+};
+
+namespace {
+
+// The scope of the call running on this thread, if any.
+thread_local ScratchScope* current_scope = nullptr;
+// Whether the bridge's allocator was installed on this thread, and what it replaced.
+thread_local bool allocator_installed = false;
+thread_local DLPackManagedTensorAllocator outer_allocator = nullptr;
+
+// The arena the next call on this thread starts from, kept between calls.
+struct IdleArena {
+  ScratchArena* arena = nullptr;
+  ~IdleArena() { delete arena; }
+};
+thread_local IdleArena idle_arena;
+
+std::atomic<uint64_t> next_call_id{1};
+
+// Targets built without a registry (unit tests) count here.
+ScratchStats unregistered_stats;
+
+ScratchStats& StatsOf(const Binding& binding) {
+  return binding.scratch_stats != nullptr ? *binding.scratch_stats : unregistered_stats;
+}
+
+constexpr size_t RoundUp(size_t size, size_t alignment) {
+  return (size + alignment - 1) / alignment * alignment;
+}
+
+const char* DeviceName(int32_t device_type) {
+  switch (device_type) {
+    case kDLCPU:
+      return "cpu";
+    case kDLCUDA:
+      return "cuda";
+    case kDLROCM:
+      return "rocm";
+    case kDLCUDAHost:
+      return "cuda_host";
+    case kDLCUDAManaged:
+      return "cuda_managed";
+    default:
+      return "device type ";
+  }
+}
+
+std::string DeviceString(DLDevice device) {
+  std::string name = DeviceName(device.device_type);
+  if (name.back() == ' ') name += std::to_string(device.device_type);
+  return name + ":" + std::to_string(device.device_id);
+}
+
+// The size of a tensor of `prototype`'s shape and dtype; false with a message when invalid.
+bool TensorBytes(const DLTensor& prototype, size_t* out, std::string* problem) {
+  if (prototype.ndim < 0) {
+    *problem = "ndim is " + std::to_string(prototype.ndim);
+    return false;
+  }
+  if (prototype.ndim > 0 && prototype.shape == nullptr) {
+    *problem = "the shape is null";
+    return false;
+  }
+  const uint64_t bits_per_element =
+      static_cast<uint64_t>(prototype.dtype.bits) * static_cast<uint64_t>(prototype.dtype.lanes);
+  if (bits_per_element == 0) {
+    *problem = "the dtype has zero bits";
+    return false;
+  }
+  constexpr uint64_t kMaxBytes = uint64_t{1} << 62;
+  uint64_t elements = 1;
+  for (int32_t i = 0; i < prototype.ndim; ++i) {
+    const int64_t dim = prototype.shape[i];
+    if (dim < 0) {
+      *problem = "dimension " + std::to_string(i) + " is " + std::to_string(dim);
+      return false;
+    }
+    if (dim != 0 && elements > kMaxBytes / static_cast<uint64_t>(dim))
+      elements = kMaxBytes;
+    else
+      elements *= static_cast<uint64_t>(dim);
+  }
+  if (elements > kMaxBytes / bits_per_element * 8) {
+    *problem = "the tensor is larger than 2^62 bytes";
+    return false;
+  }
+  const uint64_t bytes = (elements * bits_per_element + 7) / 8;
+  if (bytes > std::numeric_limits<size_t>::max()) {
+    *problem = "the tensor does not fit in memory";
+    return false;
+  }
+  *out = static_cast<size_t>(bytes);
+  return true;
+}
+
+void DeleteScratchBlock(DLManagedTensorVersioned* managed) {
+  auto* block = static_cast<ScratchBlock*>(managed->manager_ctx);
+  ScratchScope* scope = current_scope;
+  if (scope != nullptr && ScratchAccess::OwnsBlock(scope, block)) {
+    ScratchAccess::ReleaseDuringCall(scope, block);
+    return;
+  }
+  // Released on another thread, or after the call: the call's Finish() gives device memory back
+  // (or already did), and the arena goes when its last block does.
+  block->stats->RemoveOutstanding();
+  ScratchArena* arena = block->arena;
+  block->released.store(true, std::memory_order_release);
+  if (arena->DropRef()) delete arena;
+}
+
+// The bridge's DLPackManagedTensorAllocator. No exception leaves it.
+int ServeScratch(DLTensor* prototype, DLManagedTensorVersioned** out, void* error_ctx,
+                 void (*set_error)(void* error_ctx, const char* kind, const char* message)) {
+  auto report = [&](const char* kind, const char* message) {
+    if (set_error != nullptr) set_error(error_ctx, kind, message);
+    return -1;
+  };
+  ScratchScope* scope = current_scope;
+  if (scope == nullptr) {
+    // Outside a call the bridge is transparent.
+    if (outer_allocator != nullptr) return outer_allocator(prototype, out, error_ctx, set_error);
+    return report("RuntimeError",
+                  "no TVM FFI tensor allocator is installed on this thread outside a jax_tvm_ffi "
+                  "call (TVMFFIEnvSetDLPackManagedTensorAllocator was not called)");
+  }
+  if (prototype == nullptr || out == nullptr) {
+    return report("ValueError", "scratch allocation with a null prototype or output");
+  }
+  try {
+    ScratchScope::AllocError error{nullptr, {}};
+    if (ScratchAccess::Allocate(scope, *prototype, out, &error)) return 0;
+    return report(error.kind, error.message.c_str());
+  } catch (const std::bad_alloc&) {
+    return report("MemoryError", "out of host memory while allocating a scratch tensor");
+  } catch (...) {
+    return report("InternalError", "unexpected failure while allocating a scratch tensor");
+  }
+}
+
+}  // namespace
+
+ScratchScope::~ScratchScope() {
+  if (entered_) Finish();
+}
+
+Status ScratchScope::Enter() {
+  if (JAX_TVM_FFI_UNLIKELY(!allocator_installed)) {
+    DLPackManagedTensorAllocator previous = nullptr;
+    if (TVMFFIEnvSetDLPackManagedTensorAllocator(&ServeScratch, /*write_to_global_context=*/0,
+                                                 &previous) != 0) {
+      return TakeRaisedTvmError();
+    }
+    // Another copy of the core (a test binary beside the Python module) may have installed the
+    // same function first; forwarding to it would loop.
+    outer_allocator = previous == &ServeScratch ? nullptr : previous;
+    allocator_installed = true;
+  }
+  enclosing_ = current_scope;
+  current_scope = this;
+  entered_ = true;
+  return Status();
+}
+
+bool ScratchScope::AcquireArena() {
+  if (idle_arena.arena != nullptr) {
+    arena_ = idle_arena.arena;
+    idle_arena.arena = nullptr;
+  } else {
+    arena_ = new (std::nothrow) ScratchArena();
+    if (arena_ == nullptr) return false;
+  }
+  call_id_ = next_call_id.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+bool ScratchScope::Allocate(const DLTensor& prototype, DLManagedTensorVersioned** out,
+                            AllocError* error) {
+  const DLDevice device = prototype.device;
+  bool on_device = false;
+  if (device.device_type == kDLCPU) {
+    on_device = false;
+  } else if (binding_.uses_stream && device.device_type == binding_.device_type) {
+    if (device.device_id != device_id_) {
+      *error = {"ValueError", "scratch tensor requested on " + DeviceString(device) +
+                                  " during a call on " +
+                                  DeviceString(DLDevice{binding_.device_type, device_id_}) +
+                                  "; XLA serves memory only on the call's device"};
+      return false;
+    }
+    on_device = true;
+  } else {
+    *error = {"ValueError", "no scratch memory on " + DeviceString(device) + " during a call on " +
+                                DeviceString(DLDevice{binding_.device_type, device_id_}) +
+                                "; ask for cpu or the call's device"};
+    return false;
+  }
+  size_t bytes = 0;
+  std::string problem;
+  if (!TensorBytes(prototype, &bytes, &problem)) {
+    *error = {"ValueError", "invalid scratch tensor: " + problem};
+    return false;
+  }
+  const size_t header_bytes =
+      RoundUp(sizeof(ScratchBlock) + sizeof(int64_t) * static_cast<size_t>(prototype.ndim),
+              ScratchArena::kAlignment);
+  if (!on_device && bytes > std::numeric_limits<size_t>::max() - header_bytes) {
+    *error = {"MemoryError", "a scratch tensor of " + std::to_string(bytes) + " bytes"};
+    return false;
+  }
+  const size_t region_bytes = header_bytes + (on_device ? 0 : bytes);
+
+  if (arena_ == nullptr && !AcquireArena()) {
+    *error = {"MemoryError", "out of host memory for the scratch arena"};
+    return false;
+  }
+  char* region = static_cast<char*>(arena_->Allocate(region_bytes));
+  if (region == nullptr) {
+    *error = {"MemoryError", "out of host memory: a scratch tensor of " + std::to_string(bytes) +
+                                 " bytes does not fit"};
+    return false;
+  }
+  void* data = region + header_bytes;
+  if (on_device) {
+    XLA_FFI_DeviceMemory_Allocate_Args args{XLA_FFI_DeviceMemory_Allocate_Args_STRUCT_SIZE,
+                                            nullptr,
+                                            ctx_,
+                                            std::max<size_t>(bytes, 1),
+                                            kGpuScratchAlignment,
+                                            nullptr};
+    if (XLA_FFI_Error* xla_error = api_->XLA_FFI_DeviceMemory_Allocate(&args)) {
+      arena_->Release(region, region_bytes);
+      Status status = TakeXlaError(
+          api_, xla_error,
+          ("allocate " + std::to_string(bytes) + " bytes of scratch on " + DeviceString(device))
+              .c_str());
+      *error = {"MemoryError", status.message()};
+      return false;
+    }
+    data = args.data;
+  }
+
+  auto* block = new (region) ScratchBlock();
+  block->arena = arena_;
+  block->stats = &StatsOf(binding_);
+  block->call_id = call_id_;
+  block->bytes = bytes;
+  block->region_bytes = region_bytes;
+  block->on_device = on_device;
+  block->device_freed = false;
+  block->released.store(false, std::memory_order_relaxed);
+  std::copy(prototype.shape, prototype.shape + prototype.ndim, block->shape());
+
+  DLManagedTensorVersioned& managed = block->managed;
+  managed.version.major = DLPACK_MAJOR_VERSION;
+  managed.version.minor = DLPACK_MINOR_VERSION;
+  managed.manager_ctx = block;
+  managed.deleter = &DeleteScratchBlock;
+  managed.flags = 0;
+  managed.dl_tensor.data = data;
+  managed.dl_tensor.device = device;
+  managed.dl_tensor.ndim = prototype.ndim;
+  managed.dl_tensor.dtype = prototype.dtype;
+  managed.dl_tensor.shape = prototype.ndim > 0 ? block->shape() : nullptr;
+  managed.dl_tensor.strides = nullptr;  // Compact row-major.
+  managed.dl_tensor.byte_offset = 0;
+
+  block->prev = nullptr;
+  block->next = blocks_;
+  if (blocks_ != nullptr) blocks_->prev = block;
+  blocks_ = block;
+  arena_->AddRef();
+  block->stats->AddOutstanding();
+  ++allocations_;
+  live_bytes_ += bytes;
+  peak_bytes_ = std::max(peak_bytes_, live_bytes_);
+  *out = &managed;
+  return true;
+}
+
+bool ScratchScope::FreeDeviceMemory(ScratchBlock* block) {
+  block->device_freed = true;
+  XLA_FFI_DeviceMemory_Free_Args args{XLA_FFI_DeviceMemory_Free_Args_STRUCT_SIZE, nullptr, ctx_,
+                                      std::max<size_t>(block->bytes, 1),
+                                      block->managed.dl_tensor.data};
+  if (XLA_FFI_Error* error = api_->XLA_FFI_DeviceMemory_Free(&args)) {
+    Status status = TakeXlaError(api_, error, "take scratch device memory back");
+    if (free_error_.ok()) free_error_ = std::move(status);
+    return false;
+  }
+  return true;
+}
+
+void ScratchScope::ReleaseDuringCall(ScratchBlock* block) {
+  if (block->prev != nullptr) block->prev->next = block->next;
+  if (block->next != nullptr) block->next->prev = block->prev;
+  if (blocks_ == block) blocks_ = block->next;
+  if (block->on_device) FreeDeviceMemory(block);
+  live_bytes_ -= block->bytes;
+  block->stats->RemoveOutstanding();
+  arena_->Release(block, block->region_bytes);
+  arena_->DropRef();  // Never the last reference: this call holds one.
+}
+
+Status ScratchScope::Finish() {
+  if (!entered_ || finished_) return Status();
+  finished_ = true;
+  current_scope = enclosing_;
+  ScratchStats& stats = StatsOf(binding_);
+  if (arena_ == nullptr) {  // Most calls.
+    stats.RecordCall(0, 0);
+    return Status();
+  }
+  uint64_t kept = 0;
+  for (ScratchBlock* block = blocks_; block != nullptr; block = block->next) {
+    if (block->on_device && !block->device_freed) FreeDeviceMemory(block);
+    if (!block->released.load(std::memory_order_acquire)) ++kept;
+  }
+  blocks_ = nullptr;
+  stats.RecordCall(allocations_, peak_bytes_);
+  if (arena_->sole_owner()) {
+    arena_->Reset();
+    if (idle_arena.arena == nullptr) {
+      idle_arena.arena = arena_;
+    } else {
+      delete arena_;  // Calls nested on this thread: one idle arena is enough.
+    }
+  } else if (arena_->DropRef()) {
+    delete arena_;  // The kept tensors were released in the meantime.
+  }
+  arena_ = nullptr;
+  if (kept != 0) {
+    return Status::Error(
+        XLA_FFI_Error_Code_FAILED_PRECONDITION,
+        "the function kept " + std::to_string(kept) +
+            " scratch tensor(s) from TVMFFIEnvTensorAlloc past the end of the call; scratch "
+            "memory lives for one call (host memory stays valid until the tensor is released, "
+            "device memory went back to XLA)");
+  }
+  return std::move(free_error_);
+}
+
+}  // namespace jax_tvm_ffi

@@ -1,0 +1,96 @@
+/*!
+ * \file scratch_allocator.h
+ * \brief Serving TVMFFIEnvTensorAlloc during a call: host tensors from a per-call arena, tensors
+ *        on the call's GPU from XLA's device allocator, all given back when the call ends.
+ *        The contract is in jax_tvm_ffi/scratch.h.
+ */
+#ifndef JAX_TVM_FFI_SRC_SCRATCH_ALLOCATOR_H_
+#define JAX_TVM_FFI_SRC_SCRATCH_ALLOCATOR_H_
+
+#include <dlpack/dlpack.h>
+#include <xla/ffi/api/c_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "binding.h"
+#include "scratch_arena.h"
+#include "status.h"
+
+namespace jax_tvm_ffi {
+
+struct ScratchBlock;
+
+/*!
+ * \brief The scratch memory of one call. Enter() makes it the current scope of the calling thread;
+ *        Finish() (or the destructor) gives back everything allocated in it and makes the
+ *        enclosing scope current again, so calls nest.
+ *
+ * Nothing is allocated until the function asks: a call that uses no scratch pays a few
+ * thread-local reads and writes.
+ */
+class ScratchScope {
+ public:
+  /*! \brief What a failed allocation reports through the allocator's SetError. */
+  struct AllocError {
+    const char* kind;
+    std::string message;
+  };
+
+  /*!
+   * \param binding The target being called.
+   * \param api, ctx The call's XLA API and execution context, for device memory.
+   * \param device_id The call's device ordinal (0 on CPU).
+   */
+  ScratchScope(const Binding& binding, const XLA_FFI_Api* api, XLA_FFI_ExecutionContext* ctx,
+               int32_t device_id)
+      : binding_(binding), api_(api), ctx_(ctx), device_id_(device_id) {}
+  ~ScratchScope();
+  ScratchScope(const ScratchScope&) = delete;
+  ScratchScope& operator=(const ScratchScope&) = delete;
+
+  /*!
+   * \brief Makes this the calling thread's scope, installing the bridge's allocator on the thread
+   *        the first time.
+   */
+  Status Enter();
+
+  /*!
+   * \brief Ends the scope: gives back every allocation, records the target's usage and restores
+   *        the enclosing scope. Idempotent.
+   * \return A failure when the function kept a scratch tensor past the call, or when XLA refused
+   *         to take device memory back.
+   */
+  Status Finish();
+
+ private:
+  friend struct ScratchAccess;
+
+  bool Allocate(const DLTensor& prototype, DLManagedTensorVersioned** out, AllocError* error);
+  void ReleaseDuringCall(ScratchBlock* block);
+  bool AcquireArena();
+  bool FreeDeviceMemory(ScratchBlock* block);
+
+  const Binding& binding_;
+  const XLA_FFI_Api* api_;
+  XLA_FFI_ExecutionContext* ctx_;
+  int32_t device_id_;
+  ScratchScope* enclosing_ = nullptr;
+  bool entered_ = false;
+  bool finished_ = false;
+  /*! \brief Taken on the first allocation; identifies this call's blocks with call_id_. */
+  ScratchArena* arena_ = nullptr;
+  uint64_t call_id_ = 0;
+  /*! \brief This call's blocks not released on this thread during the call, newest first. */
+  ScratchBlock* blocks_ = nullptr;
+  uint64_t allocations_ = 0;
+  uint64_t live_bytes_ = 0;
+  uint64_t peak_bytes_ = 0;
+  /*! \brief The first error XLA returned when taking device memory back during the call. */
+  Status free_error_;
+};
+
+}  // namespace jax_tvm_ffi
+
+#endif  // JAX_TVM_FFI_SRC_SCRATCH_ALLOCATOR_H_
