@@ -199,3 +199,11 @@ def test_ffi_function_unknown_name_in_the_library_namespace(library: StaticLibra
         jax_tvm_ffi.ffi_function(missing, lambda x: x)
     assert missing in str(raised.value)
     assert "ffi_function" in str(raised.value)
+
+
+def test_ffi_function_unknown_name_names_the_given_target(library: StaticLibrary) -> None:
+    missing = f"{PREFIX}.not_defined_by_the_block"
+    with pytest.raises(ValueError) as raised:
+        jax_tvm_ffi.ffi_function(missing, lambda x: x, name="jax_tvm_ffi_test.wanted_target")
+    assert "ffi_function(name='jax_tvm_ffi_test.wanted_target')" in str(raised.value)
+    assert f"no TVM FFI global function is named '{missing}'" in str(raised.value)

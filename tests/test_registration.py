@@ -246,8 +246,10 @@ def test_non_string_name_is_a_type_error(kernels: tvm_ffi.Module, name: object) 
 def test_public_api() -> None:
     assert set(jax_tvm_ffi.__all__) == {
         "FfiFunction",
+        "ScratchUsage",
         "ffi_function",
         "register_ffi_target",
         "registered_count",
+        "scratch_usage",
     }
     assert isinstance(jax_tvm_ffi.registered_count(), int)

@@ -299,16 +299,17 @@ class FfiFunction:
         return f"<FfiFunction '{self._target_name}' on {platform}>"
 
 
-def _check_function(function: Any) -> None:
+def _check_function(function: Any, name: str | None) -> None:
+    where = "ffi_function" if name is None else f"ffi_function(name='{name}')"
     if isinstance(function, str):
         if not function:
-            raise ValueError("ffi_function: the global function name must not be empty")
+            raise ValueError(f"{where}: the global function name must not be empty")
         if tvm_ffi.get_global_func(function, allow_missing=True) is None:
-            raise ValueError(f"ffi_function: no TVM FFI global function is named '{function}'")
+            raise ValueError(f"{where}: no TVM FFI global function is named '{function}'")
         return
     if not isinstance(function, tvm_ffi.Function) and not callable(function):
         raise TypeError(
-            "ffi_function: function must be a tvm_ffi.Function, a Python callable or the name "
+            f"{where}: function must be a tvm_ffi.Function, a Python callable or the name "
             f"of a TVM FFI global function, got {_describe(function)}"
         )
 
@@ -436,13 +437,13 @@ def ffi_function(
       >>> jax.jit(f)(jnp.array([1.0, 2.0, 3.0], jnp.float32))
       Array([2., 3., 4.], dtype=float32)
     """
-    _check_function(function)
-    num_results = _check_results(result_shape_dtypes)
     if name is not None:
         if not isinstance(name, str):
             raise TypeError(f"ffi_function: name must be a str, got {_describe(name)}")
         if not name:
             raise ValueError("ffi_function: name must not be empty")
+    _check_function(function, name)
+    num_results = _check_results(result_shape_dtypes)
     items = _check_arg_spec(arg_spec)
     if platform is not None:
         platform = _check_platform(platform, "ffi_function")
