@@ -21,6 +21,9 @@ DLDeviceType DeviceType(Platform platform) {
   return kDLCPU;
 }
 
+// Where bindings made outside the registry (unit tests, benchmarks) count their scratch memory.
+ScratchStats unregistered_scratch_stats;
+
 }  // namespace
 
 Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, TargetOptions options)
@@ -31,7 +34,8 @@ Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, Ta
       device_type(DeviceType(options.platform)),
       uses_stream(options.platform != Platform::kCpu),
       traits(options.allow_cuda_graph ? XLA_FFI_HANDLER_TRAITS_COMMAND_BUFFER_COMPATIBLE : 0),
-      attr_slot_of_item(this->spec.items().size(), 0) {
+      attr_slot_of_item(this->spec.items().size(), 0),
+      scratch_stats(&unregistered_scratch_stats) {
   const std::vector<size_t>& sorted_items = this->spec.sorted_attr_items();
   for (size_t w = 0; w < sorted_items.size(); ++w) attr_slot_of_item[sorted_items[w]] = w;
   PackedOffset next;

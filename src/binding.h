@@ -56,10 +56,10 @@ struct Binding {
   /*! \brief The offset one past the last item: the number of packed arguments. */
   PackedOffset end_offset;
   /*!
-   * \brief The scratch-memory counters of the target, shared by its registrations; null for a
-   *        binding made outside the registry.
+   * \brief The scratch-memory counters of the target, shared by its registrations (a shared
+   *        sink for a binding made outside the registry). Never null.
    */
-  ScratchStats* scratch_stats = nullptr;
+  ScratchStats* scratch_stats;
 };
 
 }  // namespace jax_tvm_ffi

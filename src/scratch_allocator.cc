@@ -54,7 +54,7 @@ struct ScratchAccess {
     return scope->Allocate(prototype, out, error);
   }
   static bool OwnsBlock(const ScratchScope* scope, const ScratchBlock* block) {
-    return scope->call_id_ == block->call_id;
+    return scope->allocations_.has_value() && scope->allocations_->call_id == block->call_id;
   }
   static void ReleaseDuringCall(ScratchScope* scope, ScratchBlock* block) {
     scope->ReleaseDuringCall(block);
@@ -63,11 +63,15 @@ struct ScratchAccess {
 
 namespace {
 
-// The scope of the call running on this thread, if any.
-thread_local ScratchScope* current_scope = nullptr;
-// Whether the bridge's allocator was installed on this thread, and what it replaced.
-thread_local bool allocator_installed = false;
-thread_local DLPackManagedTensorAllocator outer_allocator = nullptr;
+// The scratch state of a thread. Trivial, so that reaching it runs no TLS initializer.
+struct ThreadState {
+  // The scope of the call running on this thread, if any.
+  ScratchScope* current_scope;
+  // Whether the bridge's allocator was installed on this thread, and what it replaced.
+  bool allocator_installed;
+  DLPackManagedTensorAllocator outer_allocator;
+};
+thread_local ThreadState thread_state = {nullptr, false, nullptr};
 
 // The arena the next call on this thread starts from, kept between calls.
 struct IdleArena {
@@ -77,13 +81,6 @@ struct IdleArena {
 thread_local IdleArena idle_arena;
 
 std::atomic<uint64_t> next_call_id{1};
-
-// Targets built without a registry (unit tests) count here.
-ScratchStats unregistered_stats;
-
-ScratchStats& StatsOf(const Binding& binding) {
-  return binding.scratch_stats != nullptr ? *binding.scratch_stats : unregistered_stats;
-}
 
 constexpr size_t RoundUp(size_t size, size_t alignment) {
   return (size + alignment - 1) / alignment * alignment;
@@ -156,7 +153,7 @@ bool TensorBytes(const DLTensor& prototype, size_t* out, std::string* problem) {
 
 void DeleteScratchBlock(DLManagedTensorVersioned* managed) {
   auto* block = static_cast<ScratchBlock*>(managed->manager_ctx);
-  ScratchScope* scope = current_scope;
+  ScratchScope* scope = thread_state.current_scope;
   if (scope != nullptr && ScratchAccess::OwnsBlock(scope, block)) {
     ScratchAccess::ReleaseDuringCall(scope, block);
     return;
@@ -176,10 +173,11 @@ int ServeScratch(DLTensor* prototype, DLManagedTensorVersioned** out, void* erro
     if (set_error != nullptr) set_error(error_ctx, kind, message);
     return -1;
   };
-  ScratchScope* scope = current_scope;
+  ScratchScope* scope = thread_state.current_scope;
   if (scope == nullptr) {
     // Outside a call the bridge is transparent.
-    if (outer_allocator != nullptr) return outer_allocator(prototype, out, error_ctx, set_error);
+    DLPackManagedTensorAllocator outer = thread_state.outer_allocator;
+    if (outer != nullptr) return outer(prototype, out, error_ctx, set_error);
     return report("RuntimeError",
                   "no TVM FFI tensor allocator is installed on this thread outside a jax_tvm_ffi "
                   "call (TVMFFIEnvSetDLPackManagedTensorAllocator was not called)");
@@ -200,12 +198,9 @@ int ServeScratch(DLTensor* prototype, DLManagedTensorVersioned** out, void* erro
 
 }  // namespace
 
-ScratchScope::~ScratchScope() {
-  if (entered_) Finish();
-}
-
 Status ScratchScope::Enter() {
-  if (JAX_TVM_FFI_UNLIKELY(!allocator_installed)) {
+  ThreadState& thread = thread_state;
+  if (JAX_TVM_FFI_UNLIKELY(!thread.allocator_installed)) {
     DLPackManagedTensorAllocator previous = nullptr;
     if (TVMFFIEnvSetDLPackManagedTensorAllocator(&ServeScratch, /*write_to_global_context=*/0,
                                                  &previous) != 0) {
@@ -213,12 +208,12 @@ Status ScratchScope::Enter() {
     }
     // Another copy of the core (a test binary beside the Python module) may have installed the
     // same function first; forwarding to it would loop.
-    outer_allocator = previous == &ServeScratch ? nullptr : previous;
-    allocator_installed = true;
+    thread.outer_allocator = previous == &ServeScratch ? nullptr : previous;
+    thread.allocator_installed = true;
   }
-  enclosing_ = current_scope;
-  current_scope = this;
-  entered_ = true;
+  enclosing_ = thread.current_scope;
+  thread.current_scope = this;
+  state_ = State::kEntered;
   return Status();
 }
 
@@ -230,7 +225,8 @@ bool ScratchScope::AcquireArena() {
     arena_ = new (std::nothrow) ScratchArena();
     if (arena_ == nullptr) return false;
   }
-  call_id_ = next_call_id.fetch_add(1, std::memory_order_relaxed);
+  allocations_.emplace();
+  allocations_->call_id = next_call_id.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -302,8 +298,9 @@ bool ScratchScope::Allocate(const DLTensor& prototype, DLManagedTensorVersioned*
 
   auto* block = new (region) ScratchBlock();
   block->arena = arena_;
-  block->stats = &StatsOf(binding_);
-  block->call_id = call_id_;
+  block->stats = binding_.scratch_stats;
+  ScratchAllocations& call = *allocations_;
+  block->call_id = call.call_id;
   block->bytes = bytes;
   block->region_bytes = region_bytes;
   block->on_device = on_device;
@@ -326,14 +323,14 @@ bool ScratchScope::Allocate(const DLTensor& prototype, DLManagedTensorVersioned*
   managed.dl_tensor.byte_offset = 0;
 
   block->prev = nullptr;
-  block->next = blocks_;
-  if (blocks_ != nullptr) blocks_->prev = block;
-  blocks_ = block;
+  block->next = call.blocks;
+  if (call.blocks != nullptr) call.blocks->prev = block;
+  call.blocks = block;
   arena_->AddRef();
   block->stats->AddOutstanding();
-  ++allocations_;
-  live_bytes_ += bytes;
-  peak_bytes_ = std::max(peak_bytes_, live_bytes_);
+  ++call.count;
+  call.live_bytes += bytes;
+  call.peak_bytes = std::max(call.peak_bytes, call.live_bytes);
   *out = &managed;
   return true;
 }
@@ -345,7 +342,7 @@ bool ScratchScope::FreeDeviceMemory(ScratchBlock* block) {
                                       block->managed.dl_tensor.data};
   if (XLA_FFI_Error* error = api_->XLA_FFI_DeviceMemory_Free(&args)) {
     Status status = TakeXlaError(api_, error, "take scratch device memory back");
-    if (free_error_.ok()) free_error_ = std::move(status);
+    if (allocations_->free_error.ok()) allocations_->free_error = std::move(status);
     return false;
   }
   return true;
@@ -354,30 +351,35 @@ bool ScratchScope::FreeDeviceMemory(ScratchBlock* block) {
 void ScratchScope::ReleaseDuringCall(ScratchBlock* block) {
   if (block->prev != nullptr) block->prev->next = block->next;
   if (block->next != nullptr) block->next->prev = block->prev;
-  if (blocks_ == block) blocks_ = block->next;
+  ScratchAllocations& call = *allocations_;
+  if (call.blocks == block) call.blocks = block->next;
   if (block->on_device) FreeDeviceMemory(block);
-  live_bytes_ -= block->bytes;
+  call.live_bytes -= block->bytes;
   block->stats->RemoveOutstanding();
   arena_->Release(block, block->region_bytes);
   arena_->DropRef();  // Never the last reference: this call holds one.
 }
 
 Status ScratchScope::Finish() {
-  if (!entered_ || finished_) return Status();
-  finished_ = true;
-  current_scope = enclosing_;
-  ScratchStats& stats = StatsOf(binding_);
-  if (arena_ == nullptr) {  // Most calls.
-    stats.RecordCall(0, 0);
-    return Status();
-  }
+  if (state_ != State::kEntered) return Status();
+  state_ = State::kFinished;
+  thread_state.current_scope = enclosing_;
+  if (JAX_TVM_FFI_UNLIKELY(arena_ != nullptr)) return FinishAllocations();
+  // Most calls allocate nothing: this is all they pay at the end.
+  binding_.scratch_stats->RecordCall(0, 0);
+  return Status();
+}
+
+Status ScratchScope::FinishAllocations() {
+  ScratchStats& stats = *binding_.scratch_stats;
   uint64_t kept = 0;
-  for (ScratchBlock* block = blocks_; block != nullptr; block = block->next) {
+  ScratchAllocations& call = *allocations_;
+  for (ScratchBlock* block = call.blocks; block != nullptr; block = block->next) {
     if (block->on_device && !block->device_freed) FreeDeviceMemory(block);
     if (!block->released.load(std::memory_order_acquire)) ++kept;
   }
-  blocks_ = nullptr;
-  stats.RecordCall(allocations_, peak_bytes_);
+  call.blocks = nullptr;
+  stats.RecordCall(call.count, call.peak_bytes);
   if (arena_->sole_owner()) {
     arena_->Reset();
     if (idle_arena.arena == nullptr) {
@@ -397,7 +399,9 @@ Status ScratchScope::Finish() {
             "memory lives for one call (host memory stays valid until the tensor is released, "
             "device memory went back to XLA)");
   }
-  return std::move(free_error_);
+  Status free_error = std::move(call.free_error);
+  allocations_.reset();
+  return free_error;
 }
 
 }  // namespace jax_tvm_ffi

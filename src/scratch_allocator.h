@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "binding.h"
@@ -21,6 +22,19 @@
 namespace jax_tvm_ffi {
 
 struct ScratchBlock;
+
+/*! \brief What a call that allocates keeps track of; made on its first allocation. */
+struct ScratchAllocations {
+  /*! \brief Identifies this call's blocks (see ScratchBlock::call_id). */
+  uint64_t call_id = 0;
+  /*! \brief Blocks not released on this thread during the call, newest first. */
+  ScratchBlock* blocks = nullptr;
+  uint64_t count = 0;
+  uint64_t live_bytes = 0;
+  uint64_t peak_bytes = 0;
+  /*! \brief The first error XLA returned when taking device memory back during the call. */
+  Status free_error;
+};
 
 /*!
  * \brief The scratch memory of one call. Enter() makes it the current scope of the calling thread;
@@ -46,7 +60,9 @@ class ScratchScope {
   ScratchScope(const Binding& binding, const XLA_FFI_Api* api, XLA_FFI_ExecutionContext* ctx,
                int32_t device_id)
       : binding_(binding), api_(api), ctx_(ctx), device_id_(device_id) {}
-  ~ScratchScope();
+  ~ScratchScope() {
+    if (state_ == State::kEntered) Finish();
+  }
   ScratchScope(const ScratchScope&) = delete;
   ScratchScope& operator=(const ScratchScope&) = delete;
 
@@ -67,28 +83,24 @@ class ScratchScope {
  private:
   friend struct ScratchAccess;
 
+  /*! \brief The end of a call that allocated: kept out of line, off the common path. */
+  [[gnu::noinline]] Status FinishAllocations();
   bool Allocate(const DLTensor& prototype, DLManagedTensorVersioned** out, AllocError* error);
   void ReleaseDuringCall(ScratchBlock* block);
   bool AcquireArena();
   bool FreeDeviceMemory(ScratchBlock* block);
 
+  enum class State : uint8_t { kCreated, kEntered, kFinished };
+
   const Binding& binding_;
   const XLA_FFI_Api* api_;
   XLA_FFI_ExecutionContext* ctx_;
   int32_t device_id_;
-  ScratchScope* enclosing_ = nullptr;
-  bool entered_ = false;
-  bool finished_ = false;
-  /*! \brief Taken on the first allocation; identifies this call's blocks with call_id_. */
+  State state_ = State::kCreated;
+  ScratchScope* enclosing_;  // Set by Enter().
+  /*! \brief Taken on the first allocation, with allocations_. */
   ScratchArena* arena_ = nullptr;
-  uint64_t call_id_ = 0;
-  /*! \brief This call's blocks not released on this thread during the call, newest first. */
-  ScratchBlock* blocks_ = nullptr;
-  uint64_t allocations_ = 0;
-  uint64_t live_bytes_ = 0;
-  uint64_t peak_bytes_ = 0;
-  /*! \brief The first error XLA returned when taking device memory back during the call. */
-  Status free_error_;
+  std::optional<ScratchAllocations> allocations_;
 };
 
 }  // namespace jax_tvm_ffi
