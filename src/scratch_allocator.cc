@@ -61,17 +61,18 @@ struct ScratchAccess {
   }
 };
 
-namespace {
-
 // The scratch state of a thread. Trivial, so that reaching it runs no TLS initializer.
-struct ThreadState {
+struct ScratchThreadState {
   // The scope of the call running on this thread, if any.
   ScratchScope* current_scope;
   // Whether the bridge's allocator was installed on this thread, and what it replaced.
   bool allocator_installed;
   DLPackManagedTensorAllocator outer_allocator;
 };
-thread_local ThreadState thread_state = {nullptr, false, nullptr};
+
+namespace {
+
+thread_local ScratchThreadState thread_state = {nullptr, false, nullptr};
 
 // The arena the next call on this thread starts from, kept between calls.
 struct IdleArena {
@@ -199,7 +200,8 @@ int ServeScratch(DLTensor* prototype, DLManagedTensorVersioned** out, void* erro
 }  // namespace
 
 Status ScratchScope::Enter() {
-  ThreadState& thread = thread_state;
+  ScratchThreadState& thread = thread_state;
+  thread_ = &thread;
   if (JAX_TVM_FFI_UNLIKELY(!thread.allocator_installed)) {
     DLPackManagedTensorAllocator previous = nullptr;
     if (TVMFFIEnvSetDLPackManagedTensorAllocator(&ServeScratch, /*write_to_global_context=*/0,
@@ -363,7 +365,7 @@ void ScratchScope::ReleaseDuringCall(ScratchBlock* block) {
 Status ScratchScope::Finish() {
   if (state_ != State::kEntered) return Status();
   state_ = State::kFinished;
-  thread_state.current_scope = enclosing_;
+  thread_->current_scope = enclosing_;
   if (JAX_TVM_FFI_UNLIKELY(arena_ != nullptr)) return FinishAllocations();
   // Most calls allocate nothing: this is all they pay at the end.
   binding_.scratch_stats->RecordCall(0, 0);

@@ -22,6 +22,7 @@
 namespace jax_tvm_ffi {
 
 struct ScratchBlock;
+struct ScratchThreadState;
 
 /*! \brief What a call that allocates keeps track of; made on its first allocation. */
 struct ScratchAllocations {
@@ -97,7 +98,10 @@ class ScratchScope {
   XLA_FFI_ExecutionContext* ctx_;
   int32_t device_id_;
   State state_ = State::kCreated;
-  ScratchScope* enclosing_;  // Set by Enter().
+  // Set by Enter(): the calling thread's state (looked up once: a thread-local access costs a
+  // call into the dynamic loader in a shared library) and the scope it had before.
+  ScratchThreadState* thread_;
+  ScratchScope* enclosing_;
   /*! \brief Taken on the first allocation, with allocations_. */
   ScratchArena* arena_ = nullptr;
   std::optional<ScratchAllocations> allocations_;
