@@ -7,7 +7,9 @@
  * - host tensors (kDLCPU) come from a per-call arena, aligned to kCpuScratchAlignment;
  * - tensors on the call's GPU come from XLA's device allocator for that call
  *   (XLA_FFI_DeviceMemory_Allocate), aligned to kGpuScratchAlignment.
- * Every allocation is given back when the call ends, also when the function fails. A scratch
+ * Every allocation is given back when the call ends, also when the function fails. On GPU that
+ * is safe while kernels the function queued still run: XLA's allocator is stream-ordered, so the
+ * memory serves only work queued after them on the call's stream. A scratch
  * tensor the function still holds when it returns fails the call: on CPU its memory stays
  * valid until the tensor is released; GPU memory goes back to XLA, which owns it.
  *
