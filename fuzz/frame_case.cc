@@ -17,6 +17,7 @@
 #include "frame_input.h"
 #include "frame_model.h"
 #include "frame_probe.h"
+#include "jax_tvm_ffi/scratch.h"
 #include "jax_tvm_ffi/target.h"
 
 namespace jax_tvm_ffi {
@@ -109,6 +110,11 @@ Verdict Model(FrameInput& input, Call* call) {
   call->host = host;
   call->action = input.action;
   call->throw_kind = input.throw_kind;
+  // Scratch requests vary with the case without widening its encoding.
+  size_t buffer_bytes = 0;
+  for (const Buffer& buffer : input.args) buffer_bytes += buffer.bytes;
+  call->scratch_tensors = (input.args.size() + 2 * input.rets.size()) % 4;
+  call->scratch_bytes = buffer_bytes % 5000;
   call->device = DLDevice{host                                        ? kDLCPU
                           : input.options.platform == Platform::kCuda ? kDLCUDA
                                                                       : kDLROCM,
@@ -319,6 +325,17 @@ std::string Judge(const FrameInput& input, const Verdict& verdict, const Call& c
   return CheckResults(call);
 }
 
+// Every scratch tensor of the call was counted and given back.
+std::string CheckScratch(const Call& call, const std::string& target, Platform platform) {
+  const ScratchUsage usage = GetScratchUsage(target, platform);
+  if (usage.last_call_allocations != call.scratch_tensors) {
+    return "the target reports " + std::to_string(usage.last_call_allocations) +
+           " scratch allocations for a call that made " + std::to_string(call.scratch_tensors);
+  }
+  if (usage.outstanding_allocations != 0) return "scratch tensors outstanding after the call";
+  return "";
+}
+
 }  // namespace
 
 std::string RunFrameCase(const uint8_t* data, size_t size, FrameOutcome* outcome) {
@@ -334,7 +351,9 @@ std::string RunFrameCase(const uint8_t* data, size_t size, FrameOutcome* outcome
   if (handler == nullptr) return "";
   const Outcome result = Run(input, handler, &call);
   if (!call.violation.empty()) return call.violation;
-  return Judge(input, verdict, call, result, target, outcome);
+  std::string problem = Judge(input, verdict, call, result, target, outcome);
+  if (!problem.empty() || call.calls == 0) return problem;
+  return CheckScratch(call, target, input.options.platform);
 }
 
 }  // namespace fuzz

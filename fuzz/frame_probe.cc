@@ -13,6 +13,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
+
+#include "jax_tvm_ffi/scratch.h"
 
 namespace jax_tvm_ffi {
 namespace fuzz {
@@ -162,6 +165,27 @@ void OnCall(tvm::ffi::PackedArgs args, tvm::ffi::Any* ret) {
     auto* data = static_cast<uint8_t*>(tensor->data);
     for (size_t b = 0; b < want.buffer->bytes; ++b) data[b] = ResultPattern(result, b);
     ++result;
+  }
+  // Scratch memory the bridge serves: each tensor filled, then checked once all are allocated,
+  // so that overlapping blocks show; all released by the bridge's accounting at the call's end.
+  std::vector<tvm::ffi::Tensor> scratch;
+  for (size_t i = 0; i < call.scratch_tensors; ++i) {
+    const int64_t bytes = static_cast<int64_t>(call.scratch_bytes + 37 * i);
+    scratch.push_back(tvm::ffi::Tensor::FromEnvAlloc(
+        TVMFFIEnvTensorAlloc, {bytes}, DLDataType{kDLUInt, 8, 1}, DLDevice{kDLCPU, 0}));
+    if (reinterpret_cast<uintptr_t>(scratch.back().data_ptr()) % kCpuScratchAlignment != 0) {
+      Violation(call, "a scratch tensor is not aligned");
+    }
+    std::memset(scratch.back().data_ptr(), static_cast<int>(i + 1), static_cast<size_t>(bytes));
+  }
+  for (size_t i = 0; i < scratch.size(); ++i) {
+    const auto* data = static_cast<const uint8_t*>(scratch[i].data_ptr());
+    for (int64_t b = 0; b < scratch[i].size(0); ++b) {
+      if (data[b] != static_cast<uint8_t>(i + 1)) {
+        Violation(call, "scratch tensors overlap");
+        break;
+      }
+    }
   }
   if (call.action == Action::kThrow) throw tvm::ffi::Error(call.throw_kind, "fuzz failure", "");
   if (call.action == Action::kReturnValue || call.action == Action::kKeepAndReturn) {

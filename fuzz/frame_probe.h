@@ -2,7 +2,8 @@
  * \file frame_probe.h
  * \brief The function every fuzzed target is registered with. Called, it checks what it
  *        received against the running case's expectations (count, order, tensors, attribute
- *        values, stream), then does what the case says: write a pattern into its results, throw,
+ *        values, stream), allocates and fills scratch tensors through TVM FFI's environment
+ *        allocator, then does what the case says: write a pattern into its results, throw,
  *        return a value or keep an owned tensor.
  */
 #ifndef JAX_TVM_FFI_FUZZ_FRAME_PROBE_H_
@@ -41,6 +42,10 @@ struct Call {
   void* stream = nullptr;
   Action action = Action::kWrite;
   std::string throw_kind;
+  /*! \brief Host scratch tensors to allocate (TVMFFIEnvTensorAlloc), held until the call ends. */
+  size_t scratch_tensors = 0;
+  /*! \brief Bytes of the first scratch tensor; each next one is 37 bytes larger. */
+  size_t scratch_bytes = 0;
   int calls = 0;
   std::string violation;
   tvm::ffi::Any kept;
