@@ -9,7 +9,12 @@ costs with no custom call at all.
 
 from __future__ import annotations
 
+import argparse
 import ctypes
+import json
+import statistics
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,7 @@ import numpy as np
 import tvm_ffi
 
 import jax_tvm_ffi
-from common import BenchmarkError, Settings, interleaved_median_ns
+from common import SETTINGS, BenchmarkError, Settings, interleaved_median_ns
 
 NATIVE_TARGET = "jax_tvm_ffi_bench.add_scalar.native"
 BRIDGE_TARGET = "jax_tvm_ffi_bench.add_scalar.bridge"
@@ -103,3 +108,53 @@ def run(kernels: Kernels, settings: Settings) -> dict[str, Any]:
         "xla_add_ns": ns["xla_add"],
         "repeats": settings.loop_repeats,
     }
+
+
+def run_in_processes(kernel_library: Path, settings: Settings) -> dict[str, Any]:
+    """Runs ``run`` in ``settings.loop_processes`` fresh processes and combines them.
+
+    Returns:
+      What ``run`` returns, with ``native_ns``, ``bridge_ns`` and ``xla_add_ns`` the medians
+      over the processes, ``ratio`` the median of the processes' ratios, and ``processes``,
+      ``ratio_min``, ``ratio_max`` and ``per_process`` (each process's result) added.
+
+    Raises:
+      BenchmarkError: a worker process failed.
+    """
+    per_process = []
+    for _ in range(settings.loop_processes):
+        completed = subprocess.run(
+            [sys.executable, __file__, "--worker", str(kernel_library), settings.name],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).parent,
+        )
+        if completed.returncode != 0:
+            raise BenchmarkError(f"the XLA loop worker failed:\n{completed.stderr[-4000:]}")
+        per_process.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+    ratios = [result["ratio"] for result in per_process]
+    combined = dict(per_process[0])
+    for key in ("native_ns", "bridge_ns", "xla_add_ns"):
+        combined[key] = statistics.median(result[key] for result in per_process)
+    combined.update(
+        ratio=statistics.median(ratios),
+        processes=len(per_process),
+        ratio_min=min(ratios),
+        ratio_max=max(ratios),
+        per_process=per_process,
+    )
+    return combined
+
+
+def _worker() -> None:
+    parser = argparse.ArgumentParser(description="one process of the XLA loop benchmark")
+    parser.add_argument("--worker", type=Path, required=True, metavar="KERNEL_LIBRARY")
+    parser.add_argument("settings", choices=sorted(SETTINGS))
+    args = parser.parse_args()
+    kernels = register_targets(args.worker)
+    print(json.dumps(run(kernels, SETTINGS[args.settings])))
+
+
+if __name__ == "__main__":
+    _worker()

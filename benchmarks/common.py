@@ -19,7 +19,9 @@ class Settings:
     Attributes:
       name: ``"quick"`` or ``"full"``, recorded in the results.
       loop_iterations: custom calls per jitted ``fori_loop`` in the XLA loop benchmark.
-      loop_repeats: timed runs of each loop; the median is reported.
+      loop_repeats: timed runs of each loop in one process; the median is taken.
+      loop_processes: fresh processes the XLA loop runs in; the medians over them are reported,
+        since code placement makes the native/bridge ratio of one process vary by up to ±0.1.
       callback_calls: Python callback calls per ``fori_loop``.
       callback_repeats: timed runs of each callback loop.
       registration_counts: how many targets each registration measurement registers.
@@ -31,6 +33,7 @@ class Settings:
     name: str
     loop_iterations: int
     loop_repeats: int
+    loop_processes: int
     callback_calls: int
     callback_repeats: int
     registration_counts: tuple[int, ...]
@@ -43,6 +46,7 @@ QUICK = Settings(
     name="quick",
     loop_iterations=10_000,
     loop_repeats=7,
+    loop_processes=1,
     callback_calls=300,
     callback_repeats=5,
     registration_counts=(1, 100, 10_000),
@@ -55,6 +59,7 @@ FULL = Settings(
     name="full",
     loop_iterations=100_000,
     loop_repeats=21,
+    loop_processes=7,
     callback_calls=3_000,
     callback_repeats=11,
     registration_counts=(1, 100, 10_000),
@@ -62,6 +67,9 @@ FULL = Settings(
     gbench_min_time=0.3,
     gbench_repetitions=5,
 )
+
+
+SETTINGS = {settings.name: settings for settings in (QUICK, FULL)}
 
 
 def interleaved_median_ns(

@@ -47,6 +47,11 @@ def _allocs(value: float | None) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.2f}"
 
 
+def process_count(count: int) -> str:
+    """Says "1 process" or "<count> processes"."""
+    return f"{count} process" if count == 1 else f"{count} processes"
+
+
 def _xla_loop(result: dict[str, Any]) -> str:
     rows = [
         ["native XLA FFI handler (typed binding)", _ns(result["native_ns"])],
@@ -56,9 +61,15 @@ def _xla_loop(result: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"1. XLA loop: jitted fori_loop of {result['iterations']:,} custom calls "
-            f"y = x + attr on f32[16] (median of {result['repeats']} runs)",
+            f"y = x + attr on f32[16] (medians over {process_count(result.get('processes', 1))}, "
+            f"each the median of {result['repeats']} runs)",
             _table(["variant", "ns/iteration"], rows),
-            f"  ratio bridge/native: {result['ratio']:.2f}   (target {TARGETS['xla_loop_ratio']})",
+            f"  ratio bridge/native: {result['ratio']:.2f}   (target {TARGETS['xla_loop_ratio']})"
+            + (
+                f"; per process {result['ratio_min']:.2f} to {result['ratio_max']:.2f}"
+                if "ratio_min" in result
+                else ""
+            ),
         ]
     )
 

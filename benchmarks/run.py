@@ -60,8 +60,11 @@ def run_all(settings: Settings) -> dict[str, Any]:
         "handler and scaling (Google Benchmark)",
         lambda: bench_handler.run(artifacts.handler_benchmark, settings),
     )
+    xla_loop = _step(
+        f"XLA loop ({report.process_count(settings.loop_processes)})",
+        lambda: bench_xla_loop.run_in_processes(artifacts.kernel_library, settings),
+    )
     kernels = bench_xla_loop.register_targets(artifacts.kernel_library)
-    xla_loop = _step("XLA loop", lambda: bench_xla_loop.run(kernels, settings))
     callbacks = _step("Python callbacks", lambda: bench_callbacks.run(settings))
     registration = _step(
         "registration", lambda: bench_registration.run(kernels.bridge_function, settings)
