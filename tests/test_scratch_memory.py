@@ -4,6 +4,7 @@ failure), and reports each target's usage."""
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Callable
 from pathlib import Path
 
@@ -174,3 +175,21 @@ def test_target_without_scratch_reports_zeros(kernels: tvm_ffi.Module, register)
     name = register(kernels.add_one_f32)
     call(name, np.ones(3, np.float32))
     assert jax_tvm_ffi.scratch_usage(name) == jax_tvm_ffi.ScratchUsage(0, 0, 0, 0, 0)
+
+
+def test_concurrent_calls_from_many_threads(target: Callable[..., str]) -> None:
+    name = target("square_prefix_sum")
+    fn = jax.jit(lambda v: jax.ffi.ffi_call(name, jax.ShapeDtypeStruct(v.shape, v.dtype))(v))
+    inputs = [np.linspace(-1, 1, 64 + 8 * i, dtype=np.float32) for i in range(8)]
+    expected = [np.cumsum(x * x) + np.arange(x.size) for x in inputs]
+
+    def work(i: int) -> bool:
+        return all(
+            np.allclose(np.asarray(fn(inputs[i])), expected[i], rtol=1e-5) for _ in range(200)
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(work, range(8)))
+    usage = jax_tvm_ffi.scratch_usage(name)
+    assert usage.total_allocations == 2 * 8 * 200
+    assert usage.outstanding_allocations == 0
