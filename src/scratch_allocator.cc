@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <limits>
 #include <new>
 #include <string>
 #include <utility>
@@ -87,26 +86,28 @@ constexpr size_t RoundUp(size_t size, size_t alignment) {
   return (size + alignment - 1) / alignment * alignment;
 }
 
-const char* DeviceName(int32_t device_type) {
-  switch (device_type) {
-    case kDLCPU:
-      return "cpu";
-    case kDLCUDA:
-      return "cuda";
-    case kDLROCM:
-      return "rocm";
-    case kDLCUDAHost:
-      return "cuda_host";
-    case kDLCUDAManaged:
-      return "cuda_managed";
-    default:
-      return "device type ";
-  }
-}
-
+// "cpu:0", "cuda:1", or "device type 12:0" for types without a short name.
 std::string DeviceString(DLDevice device) {
-  std::string name = DeviceName(device.device_type);
-  if (name.back() == ' ') name += std::to_string(device.device_type);
+  std::string name;
+  switch (device.device_type) {
+    case kDLCPU:
+      name = "cpu";
+      break;
+    case kDLCUDA:
+      name = "cuda";
+      break;
+    case kDLROCM:
+      name = "rocm";
+      break;
+    case kDLCUDAHost:
+      name = "cuda_host";
+      break;
+    case kDLCUDAManaged:
+      name = "cuda_managed";
+      break;
+    default:
+      name = "device type " + std::to_string(device.device_type);
+  }
   return name + ":" + std::to_string(device.device_id);
 }
 
@@ -143,12 +144,8 @@ bool TensorBytes(const DLTensor& prototype, size_t* out, std::string* problem) {
     *problem = "the tensor is larger than 2^62 bytes";
     return false;
   }
-  const uint64_t bytes = (elements * bits_per_element + 7) / 8;
-  if (bytes > std::numeric_limits<size_t>::max()) {
-    *problem = "the tensor does not fit in memory";
-    return false;
-  }
-  *out = static_cast<size_t>(bytes);
+  static_assert(sizeof(size_t) >= sizeof(uint64_t), "2^62 bytes must fit in size_t");
+  *out = static_cast<size_t>((elements * bits_per_element + 7) / 8);
   return true;
 }
 
@@ -235,22 +232,18 @@ bool ScratchScope::AcquireArena() {
 bool ScratchScope::Allocate(const DLTensor& prototype, DLManagedTensorVersioned** out,
                             AllocError* error) {
   const DLDevice device = prototype.device;
-  bool on_device = false;
-  if (device.device_type == kDLCPU) {
-    on_device = false;
-  } else if (binding_.uses_stream && device.device_type == binding_.device_type) {
-    if (device.device_id != device_id_) {
-      *error = {"ValueError", "scratch tensor requested on " + DeviceString(device) +
-                                  " during a call on " +
-                                  DeviceString(DLDevice{binding_.device_type, device_id_}) +
-                                  "; XLA serves memory only on the call's device"};
-      return false;
-    }
-    on_device = true;
-  } else {
+  const DLDevice call_device{binding_.device_type, device_id_};
+  // Host memory anywhere; device memory only on the device of a GPU call.
+  const bool on_device = device.device_type != kDLCPU;
+  if (on_device && !(binding_.uses_stream && device.device_type == binding_.device_type)) {
     *error = {"ValueError", "no scratch memory on " + DeviceString(device) + " during a call on " +
-                                DeviceString(DLDevice{binding_.device_type, device_id_}) +
-                                "; ask for cpu or the call's device"};
+                                DeviceString(call_device) + "; ask for cpu or the call's device"};
+    return false;
+  }
+  if (on_device && device.device_id != device_id_) {
+    *error = {"ValueError", "scratch tensor requested on " + DeviceString(device) +
+                                " during a call on " + DeviceString(call_device) +
+                                "; XLA serves memory only on the call's device"};
     return false;
   }
   size_t bytes = 0;
@@ -262,10 +255,7 @@ bool ScratchScope::Allocate(const DLTensor& prototype, DLManagedTensorVersioned*
   const size_t header_bytes =
       RoundUp(sizeof(ScratchBlock) + sizeof(int64_t) * static_cast<size_t>(prototype.ndim),
               ScratchArena::kAlignment);
-  if (!on_device && bytes > std::numeric_limits<size_t>::max() - header_bytes) {
-    *error = {"MemoryError", "a scratch tensor of " + std::to_string(bytes) + " bytes"};
-    return false;
-  }
+  // TensorBytes caps bytes at 2^62, so the sum cannot overflow.
   const size_t region_bytes = header_bytes + (on_device ? 0 : bytes);
 
   if (arena_ == nullptr && !AcquireArena()) {
