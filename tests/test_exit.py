@@ -15,11 +15,14 @@ with plain JAX code too, no bridged target involved.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+import textwrap
 
 import pytest
 import tvm_ffi
-from subprocess_util import assert_exited, run_python_many
+from subprocess_util import PREAMBLE, assert_exited, run_python_many
 
 SETUP = """
 def slow_add_one(x, y):
@@ -80,6 +83,25 @@ print("main thread done", flush=True)
         0,
         ["main thread done"] + [f"thread {index}: 40 ok" for index in range(4)],
     ),
+    # The callback that runs at exit never finishes by itself: exit must not wait for it, and the
+    # calls queued behind it are cancelled without running.
+    "exit_while_a_callback_blocks": (
+        """
+release = threading.Event()
+def blocks(x, y):
+    print("callback entered", flush=True)
+    release.wait()
+    print("callback left", flush=True)
+jax_tvm_ffi.register_ffi_target("exit.blocks", blocks)
+stuck = jax.jit(lambda v: ffi("exit.blocks", v) + (M @ M)[0, :3] * 0)
+pending = [stuck(X + i) for i in range(5)]
+while not jax_tvm_ffi._registration.core().python_calls_in_flight():
+    time.sleep(0.001)
+print("leaving", flush=True)
+""",
+        0,
+        ["callback entered", "leaving"],
+    ),
     "idle_daemon_threads": (
         """
 stop = threading.Event()
@@ -111,3 +133,42 @@ def test_process_exits_cleanly(
     assert_exited(result, code)
     for text in texts:
         assert text in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_exit_does_not_wait_for_a_callback_that_never_finishes(
+    finished: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    result = finished["exit_while_a_callback_blocks"]
+    assert result.stdout.count("callback entered") == 1, result.stdout
+    assert "callback left" not in result.stdout
+
+
+# atexit runs handlers last-registered first, so these run after every handler of JAX and of
+# jax_tvm_ffi. Each calls a Python target and a C++ target, inside and outside jax.jit, which
+# plain jax.pure_callback supports there too.
+EARLY_EXIT_HANDLERS = """
+import atexit
+def early_handler(tag):
+    import jax, numpy as np, jax_tvm_ffi
+    x = jax.numpy.array([1.0, 2.0, 3.0], jax.numpy.float32)
+    call = lambda name, v: jax.ffi.ffi_call(name, jax.ShapeDtypeStruct(v.shape, v.dtype))(v)
+    eager = np.asarray(call("exit.py", call("exit.cpp", x))).tolist()
+    jitted = np.asarray(jax.jit(lambda v: call("exit.py", v))(x)).tolist()
+    pure = np.asarray(jax.pure_callback(lambda v: np.asarray(v) + 1, x, x)).tolist()
+    print(tag, eager, jitted, pure, flush=True)
+atexit.register(early_handler, "before import jax_tvm_ffi")
+"""
+
+
+def test_atexit_handlers_registered_before_the_import_can_call_targets(
+    kernels: tvm_ffi.Module,
+) -> None:
+    # The handler is registered before the preamble imports JAX and jax_tvm_ffi.
+    code = EARLY_EXIT_HANDLERS + PREAMBLE + textwrap.dedent(SETUP) + PENDING
+    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert_exited(result, 0)
+    expected = "before import jax_tvm_ffi [3.0, 4.0, 5.0] [2.0, 3.0, 4.0] [2.0, 3.0, 4.0]"
+    assert expected in result.stdout, result.stdout + result.stderr
