@@ -5,7 +5,9 @@ from __future__ import annotations
 import atexit
 import ctypes
 import functools
+import inspect
 import time
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,6 +32,7 @@ def _as_tvm_function(name: str, function: FunctionLike) -> tvm_ffi.Function:
             )
         return found
     if callable(function):
+        _check_runs_when_called(name, function)
         return tvm_ffi.convert(_keep_exception_names(function))
     raise TypeError(
         f"register_ffi_target('{name}'): function must be a tvm_ffi.Function, a Python callable "
@@ -37,25 +40,78 @@ def _as_tvm_function(name: str, function: FunctionLike) -> tvm_ffi.Function:
     )
 
 
+# What calling a generator or coroutine function returns instead of running its body.
+_NOT_RUN = {
+    types.GeneratorType: "a generator (the function contains `yield`)",
+    types.CoroutineType: "a coroutine (the function is `async def`)",
+    types.AsyncGeneratorType: "an asynchronous generator (`async def` with `yield`)",
+}
+
+
+def _not_run_kind(function: Callable[..., Any]) -> str | None:
+    """What calling ``function`` only creates, if it is a generator or coroutine function."""
+    checks = (
+        (inspect.isasyncgenfunction, types.AsyncGeneratorType),
+        (inspect.isgeneratorfunction, types.GeneratorType),
+        (inspect.iscoroutinefunction, types.CoroutineType),
+    )
+    # A callable object is checked through its __call__; inspect sees through partial and methods.
+    candidates = [function]
+    if not inspect.isroutine(function) and not isinstance(function, functools.partial):
+        candidates.append(type(function).__call__)
+    for candidate in candidates:
+        for check, made in checks:
+            if check(candidate):
+                return _NOT_RUN[made]
+    return None
+
+
+def _check_runs_when_called(name: str, function: Callable[..., Any]) -> None:
+    made = _not_run_kind(function)
+    if made is not None:
+        raise TypeError(
+            f"register_ffi_target('{name}'): calling the function would only create {made} and "
+            "run none of its code; a target's function must do its work when called (a plain "
+            "`def` without `yield`)"
+        )
+
+
 def _keep_exception_names(function: Callable[..., Any]) -> Callable[..., Any]:
     """Wraps a Python callable so exceptions keep their class name across the FFI.
 
     tvm_ffi reports an exception whose class it does not know (ZeroDivisionError, a user's own
     class) as a bare "RuntimeError"; such exceptions are re-raised as RuntimeError with the
-    class name leading the message.
+    class name leading the message. A call that returns a generator or coroutine (a wrapped
+    generator function, which registration cannot see) fails naming that: the object would hold
+    the arguments, tensors included, past the call.
     """
     known_kinds = getattr(tvm_ffi.core, "ERROR_TYPE_TO_NAME", {})
 
     @functools.wraps(function)
     def call(*args: Any) -> Any:
         try:
-            return function(*args)
+            result = function(*args)
         except BaseException as error:  # SystemExit, KeyboardInterrupt, ... keep their name too
             if type(error) in known_kinds:
                 raise
             raise RuntimeError(f"{type(error).__name__}: {_message(error)}") from error
+        if result is not None and type(result) in _NOT_RUN:
+            made = _NOT_RUN[type(result)]
+            _discard(result)
+            del result  # The traceback must not keep the object, nor the tensors it holds.
+            raise TypeError(
+                f"the function returned {made} instead of running: its code did not run; a "
+                "target's function must do its work when called"
+            )
+        return result
 
     return call
+
+
+def _discard(unrun: Any) -> None:
+    """Closes a generator or coroutine that never ran, so that it warns about nothing."""
+    if not isinstance(unrun, types.AsyncGeneratorType):  # Its aclose() is itself awaitable.
+        unrun.close()
 
 
 def _message(error: BaseException) -> str:
