@@ -319,6 +319,14 @@ void BlockPythonCalls() { python_calls_blocked.store(true); }
 
 size_t PythonCallsInFlight() { return python_calls_in_flight.load(); }
 
+void ReleaseOffPythonThread(tvm::ffi::Function function) {
+  PythonCallScope python_call;  // so that the exit handler waits for the release
+  // Dropped before the scope ends (the caller destroys the parameter only after the return).
+  tvm::ffi::Function released = std::move(function);
+  // Once the interpreter exits, dropping a Python callable would enter it: keep the function.
+  if (python_call.refused()) new tvm::ffi::Function(std::move(released));
+}
+
 XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame) {
   if (JAX_TVM_FFI_UNLIKELY(frame->extension_start != nullptr &&
                            frame->extension_start->type == XLA_FFI_Extension_Metadata)) {

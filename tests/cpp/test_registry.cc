@@ -1,7 +1,8 @@
 /*!
  * \file test_registry.cc
  * \brief Tests of the process-wide target registry: one stable handler per (name, platform),
- *        re-registration in place, argument checks, scale, thread safety, platform names.
+ *        re-registration in place, release of replaced functions, argument checks, scale, thread
+ *        safety, platform names.
  *
  * The registry is global and every test of this executable may share a process with the others,
  * so each test uses its own target names and checks counts as differences.
@@ -12,7 +13,10 @@
 #include <tvm/ffi/function.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -20,6 +24,7 @@
 
 #include "fake_xla_api.h"
 #include "jax_tvm_ffi/target.h"
+#include "registry.h"
 
 namespace jax_tvm_ffi {
 namespace {
@@ -215,6 +220,197 @@ TEST(RegistryTest, ConcurrentRegistrationIsSafe) {
   }
   EXPECT_EQ(distinct.size(), static_cast<size_t>(kThreads * kPerThread));
   for (int i = 0; i < kShared; ++i) EXPECT_EQ(Call(shared[0][i]), -1000 - i);
+}
+
+// A function that runs `body` and holds `held` (what a real function captures: a model, say), so
+// that a weak pointer to `held` shows whether the registry still keeps the function.
+tvm::ffi::Function Holding(
+    std::shared_ptr<int> held, std::function<void()> body = [] {}) {
+  return tvm::ffi::Function::FromTyped([held, body]() { body(); });
+}
+
+// A gate that threads wait at until the test opens it.
+class Gate {
+ public:
+  void Open() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] { return open_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool open_ = false;
+};
+
+TEST(RegistryTest, ReplacedFunctionIsReleasedAtOnceWhenNoCallRuns) {
+  auto model = std::make_shared<int>(1);
+  std::weak_ptr<int> watch = model;
+  XLA_FFI_Handler* handler = RegisterTarget("registry.release", Holding(std::move(model)),
+                                            ArgSpec::Default(), On(Platform::kCpu));
+  Call(handler);
+  EXPECT_FALSE(watch.expired()) << "the registered function was released";
+  RegisterTarget("registry.release", Tagged(2), ArgSpec::Default(), On(Platform::kCpu));
+  EXPECT_TRUE(watch.expired()) << "the replaced function is still kept";
+  EXPECT_EQ(Call(handler), 2);
+  RegistrationSlots slots = GetRegistrationSlots("registry.release", Platform::kCpu);
+  EXPECT_EQ(slots.holding_a_function, 1u);
+  EXPECT_EQ(slots.made, 2u);
+}
+
+// A call of the target `name`, registered with a function that holds a model, running on its
+// own thread and held inside the function until Finish().
+class BlockedCall {
+ public:
+  explicit BlockedCall(const std::string& name) {
+    auto model = std::make_shared<int>(1);
+    watch = model;
+    handler = RegisterTarget(name,
+                             Holding(std::move(model),
+                                     [this] {
+                                       last_called = 1;
+                                       entered_.Open();
+                                       leave_.Wait();
+                                     }),
+                             ArgSpec::Default(), On(Platform::kCpu));
+    caller_ = std::thread([this] { ran_ = Call(handler); });
+    entered_.Wait();
+  }
+  // Lets the call return; returns the tag of the function it ran.
+  int64_t Finish() {
+    leave_.Open();
+    caller_.join();
+    return ran_;
+  }
+
+  XLA_FFI_Handler* handler = nullptr;
+  std::weak_ptr<int> watch;  // expires when the registry releases the function
+
+ private:
+  Gate entered_, leave_;
+  std::thread caller_;
+  int64_t ran_ = -1;
+};
+
+TEST(RegistryTest, ReplacedFunctionLivesUntilItsRunningCallReturns) {
+  BlockedCall running("registry.running");
+  RegisterTarget("registry.running", Tagged(2), ArgSpec::Default(), On(Platform::kCpu));
+  // New calls get the new function while the old one is still running.
+  EXPECT_EQ(Call(running.handler), 2);
+  EXPECT_FALSE(running.watch.expired()) << "the function was released while a call ran it";
+  EXPECT_EQ(GetRegistrationSlots("registry.running", Platform::kCpu).holding_a_function, 2u);
+  EXPECT_EQ(running.Finish(), 1);
+  // The call that ran it last released it on its way out.
+  EXPECT_TRUE(running.watch.expired()) << "the replaced function outlived its last call";
+  EXPECT_EQ(GetRegistrationSlots("registry.running", Platform::kCpu).holding_a_function, 1u);
+}
+
+TEST(RegistryTest, AHundredThousandReRegistrationsKeepTwoSlots) {
+  constexpr int kCount = 100000;
+  std::weak_ptr<int> first;
+  for (int i = 0; i < kCount; ++i) {
+    auto model = std::make_shared<int>(i);
+    if (i == 0) first = model;
+    RegisterTarget("registry.soak", Holding(std::move(model)), ArgSpec::Default(),
+                   On(Platform::kCpu));
+  }
+  EXPECT_TRUE(first.expired());
+  RegistrationSlots slots = GetRegistrationSlots("registry.soak", Platform::kCpu);
+  EXPECT_EQ(slots.made, 2u);
+  EXPECT_EQ(slots.holding_a_function, 1u);
+}
+
+// Calls race re-registrations; every function checks that what it holds is still alive while it
+// runs (under the sanitizers a use after release is reported as well).
+TEST(RegistryTest, CallsRacingReRegistrationNeverRunAReleasedFunction) {
+  constexpr int kCallers = 4;
+  constexpr int kRegistrations = 20000;
+  std::atomic<int> alive{0};
+  std::atomic<int> used_released{0};
+  // What each function holds: it counts itself alive and marks its release.
+  struct Model {
+    explicit Model(std::atomic<int>* alive) : alive(alive) { alive->fetch_add(1); }
+    ~Model() {
+      released.store(true);
+      alive->fetch_sub(1);
+    }
+    std::atomic<int>* alive;
+    std::atomic<bool> released{false};
+  };
+  auto make = [&](int tag) {
+    auto model = std::make_shared<Model>(&alive);
+    Model* raw = model.get();
+    return tvm::ffi::Function::FromTyped([model, raw, tag, &used_released]() {
+      if (raw->released.load()) used_released.fetch_add(1);
+      last_called = tag;
+    });
+  };
+  XLA_FFI_Handler* handler =
+      RegisterTarget("registry.race", make(0), ArgSpec::Default(), On(Platform::kCpu));
+  std::atomic<bool> stop{false};
+  std::atomic<int> failed_calls{0};
+  std::atomic<int> calls{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < kCallers; ++t) {
+    callers.emplace_back([&] {
+      FakeExecutionContext context;
+      CallFrameBuilder builder;
+      XLA_FFI_CallFrame* frame = builder.Build(context.get());
+      while (!stop.load()) {
+        if (XLA_FFI_Error* error = handler(frame)) {
+          TakeError(error);
+          failed_calls.fetch_add(1);
+        }
+        calls.fetch_add(1);
+      }
+    });
+  }
+  // The registrations start once every caller is calling.
+  while (calls.load() < kCallers * 100) std::this_thread::yield();
+  for (int i = 1; i <= kRegistrations; ++i) {
+    RegisterTarget("registry.race", make(i), ArgSpec::Default(), On(Platform::kCpu));
+  }
+  stop.store(true);
+  for (std::thread& caller : callers) caller.join();
+  EXPECT_EQ(used_released.load(), 0);
+  EXPECT_EQ(failed_calls.load(), 0);
+  // Once the calls are over, only the current function is left.
+  EXPECT_EQ(alive.load(), 1);
+  RegistrationSlots slots = GetRegistrationSlots("registry.race", Platform::kCpu);
+  EXPECT_EQ(slots.holding_a_function, 1u);
+  EXPECT_LE(slots.made, static_cast<size_t>(kCallers + 2));
+  EXPECT_EQ(Call(handler), kRegistrations);
+}
+
+TEST(RegistryTest, AFunctionReplacedDuringExitIsKeptNotReleased) {
+  BlockedCall running("registry.exit");
+  RegisterTarget("registry.exit", Tagged(2), ArgSpec::Default(), On(Platform::kCpu));
+  // The interpreter starts exiting: a release on the call's thread could enter it, so the
+  // function must be kept. (Irreversible: each test of this executable runs in its own process.)
+  BlockPythonCalls();
+  EXPECT_EQ(running.Finish(), 1);
+  EXPECT_FALSE(running.watch.expired());
+  EXPECT_EQ(PythonCallsInFlight(), 0u);
+}
+
+TEST(RegistryTest, RefusedReRegistrationReleasesNothing) {
+  auto model = std::make_shared<int>(1);
+  std::weak_ptr<int> watch = model;
+  XLA_FFI_Handler* handler =
+      RegisterTarget("registry.refused", Holding(std::move(model), [] { last_called = 1; }),
+                     ArgSpec::Default(), On(Platform::kCpu, /*allow_cuda_graph=*/true));
+  ThrownBy([] {
+    RegisterTarget("registry.refused", Tagged(2), ArgSpec::Default(),
+                   On(Platform::kCpu, /*allow_cuda_graph=*/false));
+  });
+  EXPECT_FALSE(watch.expired());
+  EXPECT_EQ(Call(handler), 1);
+  EXPECT_EQ(GetRegistrationSlots("registry.refused", Platform::kCpu).made, 1u);
 }
 
 TEST(RegistryTest, ParsePlatformAcceptsKnownNamesInAnyCase) {
