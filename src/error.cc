@@ -26,6 +26,21 @@ XLA_FFI_Error_Code CodeForKind(const std::string& kind) {
   return XLA_FFI_Error_Code_UNKNOWN;
 }
 
+// XLA takes an error message as a C string, so a NUL would cut it; other control bytes (ESC
+// above all) would reach the user's terminal. Each becomes a visible \xNN escape; line breaks and
+// tabs stay, as multi-line messages such as tracebacks need them, and so do UTF-8 bytes.
+void AppendEscaped(std::string* out, const std::string& text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (char c : text) {
+    unsigned char byte = static_cast<unsigned char>(c);
+    if ((byte >= 0x20 && byte != 0x7f) || c == '\n' || c == '\t') {
+      out->push_back(c);
+    } else {
+      out->append({'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]});
+    }
+  }
+}
+
 }  // namespace
 
 Status TakeRaisedTvmError() {
@@ -56,7 +71,10 @@ Status TakeXlaError(const XLA_FFI_Api* api, XLA_FFI_Error* error, const char* wh
 
 XLA_FFI_Error* MakeXlaError(const XLA_FFI_Api* api, const std::string& target_name,
                             const Status& status) {
-  std::string message = "jax_tvm_ffi target '" + target_name + "': " + status.message();
+  std::string message = "jax_tvm_ffi target '";
+  AppendEscaped(&message, target_name);
+  message += "': ";
+  AppendEscaped(&message, status.message());
   XLA_FFI_Error_Create_Args args;
   args.struct_size = XLA_FFI_Error_Create_Args_STRUCT_SIZE;
   args.extension_start = nullptr;

@@ -33,7 +33,9 @@ Status TakeXlaError(const XLA_FFI_Api* api, XLA_FFI_Error* error, const char* wh
  * \param api The XLA FFI API of the call frame.
  * \param target_name The target, named in the message so the user knows which call failed.
  * \param status A failure.
- * \return An error XLA owns; its message reads "jax_tvm_ffi target '<name>': <message>".
+ * \return An error XLA owns; its message reads "jax_tvm_ffi target '<name>': <message>", with
+ *         every control byte of name and message other than line feed and tab written as \xNN
+ *         (XLA takes the message as a C string, which a NUL would cut short).
  */
 XLA_FFI_Error* MakeXlaError(const XLA_FFI_Api* api, const std::string& target_name,
                             const Status& status);

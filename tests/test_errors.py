@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import gc
+import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tvm_ffi
+
+import jax_tvm_ffi
 
 X = jnp.array([1.0, 2.0, 3.0], jnp.float32)
 
@@ -188,3 +194,97 @@ def test_python_exception_during_owned_call_releases_tensors(register) -> None:
     message = error_message(name)
     assert "raised after keeping" in message
     np.testing.assert_array_equal(kept[0], X)
+
+
+def add_one_lazily(x: Any, y: Any) -> Any:
+    np.from_dlpack(y)[...] = np.from_dlpack(x) + 1
+    yield
+
+
+async def add_one_async(x: Any, y: Any) -> None:
+    np.from_dlpack(y)[...] = np.from_dlpack(x) + 1
+
+
+async def add_one_async_lazily(x: Any, y: Any) -> Any:
+    np.from_dlpack(y)[...] = np.from_dlpack(x) + 1
+    yield
+
+
+class LazyCallable:
+    def __call__(self, x: Any, y: Any) -> Any:
+        yield
+
+
+NOT_RUN_AT_REGISTRATION = [
+    pytest.param(add_one_lazily, "a generator", id="generator"),
+    pytest.param(add_one_async, "a coroutine", id="async_def"),
+    pytest.param(add_one_async_lazily, "an asynchronous generator", id="async_generator"),
+    pytest.param(LazyCallable(), "a generator", id="callable_object"),
+    pytest.param(functools.partial(add_one_lazily), "a generator", id="partial"),
+]
+
+
+@pytest.mark.parametrize(("function", "made"), NOT_RUN_AT_REGISTRATION)
+def test_generator_or_coroutine_function_is_refused_at_registration(
+    unique_name: Callable[[str], str], function: Callable[..., Any], made: str
+) -> None:
+    name = unique_name("lazy")
+    with pytest.raises(TypeError, match=f"register_ffi_target\\('{name}'\\).*{made}"):
+        jax_tvm_ffi.register_ffi_target(name, function)
+
+
+def forwards(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A decorator hiding what it wraps from inspect, as many decorators do."""
+
+    def call(*args: Any) -> Any:
+        return function(*args)
+
+    return call
+
+
+NOT_RUN_AT_CALL = [
+    pytest.param(add_one_lazily, "returned a generator", id="generator"),
+    pytest.param(add_one_async, "returned a coroutine", id="async_def"),
+    pytest.param(add_one_async_lazily, "returned an asynchronous generator", id="async_generator"),
+]
+
+
+@pytest.mark.parametrize(("function", "made"), NOT_RUN_AT_CALL)
+def test_function_returning_a_generator_or_coroutine_fails_naming_it(
+    register, function: Callable[..., Any], made: str
+) -> None:
+    name = register(forwards(function))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "coroutine ... was never awaited" would be a warning.
+        message = error_message(name)
+        gc.collect()
+    assert made in message
+    assert name in message
+    assert "kept a reference" not in message
+    assert "returned a value" not in message
+
+
+def test_function_returning_a_generator_keeps_no_tensor(register) -> None:
+    made: list[Any] = []
+
+    def make(x: Any, y: Any) -> Any:
+        generator = add_one_lazily(x, y)
+        made.append(weakref.ref(generator))
+        return generator
+
+    name = register(make)
+    assert "returned a generator" in error_message(name)
+    gc.collect()
+    assert made[0]() is None
+
+
+def raise_with_control_bytes(x: Any, y: Any) -> None:
+    raise ValueError("before\0after \x1b[31mred\x1b[0m\ttab\nnext line")
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_control_bytes_in_messages_are_escaped_not_cut(register, jit: bool) -> None:
+    name = register(raise_with_control_bytes)
+    message = error_message(name, jit)
+    assert "before\\x00after \\x1b[31mred\\x1b[0m\ttab\nnext line" in message
+    assert name in message

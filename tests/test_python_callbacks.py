@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tvm_ffi
+from subprocess_util import assert_exited, run_python, run_python_many
 
 X = jnp.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], jnp.float32)
 
@@ -181,3 +182,88 @@ def test_temporary_references_released_before_return_are_fine(register) -> None:
 
     name = register(copy, pass_owned_tensor=True)
     np.testing.assert_array_equal(call(name, X), X * 5)
+
+
+def add_one(x: tvm_ffi.Tensor, y: tvm_ffi.Tensor) -> None:
+    np.from_dlpack(y)[...] = np.from_dlpack(x) + 1
+
+
+def forward_to(function: Any) -> tvm_ffi.Function:
+    """A C++ function (tests/data/test_kernels.cc) that forwards its calls to ``function``."""
+    return tvm_ffi.get_global_func("jax_tvm_ffi_test.forward_to")(function)
+
+
+# Python functions behind a tvm_ffi.Function that registration recognises as Python: they get
+# owned tensors without asking. Each runs in a subprocess, as a borrowed view would crash it.
+RECOGNISED_AS_PYTHON = {
+    "convert_func": "tvm_ffi.convert_func(add_one)",
+    "through_a_cpp_container": "tvm_ffi.convert([tvm_ffi.convert(add_one)])[0]",
+    "global_function": "tvm_ffi.register_global_func('callbacks.add_one', add_one)",
+}
+
+
+def test_python_behind_a_tvm_function_is_recognised(kernels: tvm_ffi.Module) -> None:
+    script = """
+def add_one(x, y):
+    np.from_dlpack(y)[...] = np.from_dlpack(x) + 1
+jax_tvm_ffi.register_ffi_target("callbacks.wrapped", {function})
+print("RESULT", np.asarray(jax.jit(lambda v: ffi("callbacks.wrapped", v))(X)).tolist())
+"""
+    finished = run_python_many(
+        {case: script.format(function=code) for case, code in RECOGNISED_AS_PYTHON.items()}
+    )
+    for case, result in finished.items():
+        assert_exited(result)
+        assert "RESULT [2.0, 3.0, 4.0]" in result.stdout, case
+
+
+def test_python_wrapped_in_cpp_works_with_pass_owned_tensor(
+    kernels: tvm_ffi.Module, register
+) -> None:
+    # A C++ function that forwards to Python looks like any C++ function, so it would get
+    # borrowed views, which Python cannot export with DLPack; the documented workaround is
+    # pass_owned_tensor=True.
+    seen: list[type] = []
+
+    def record(x: Any, y: Any) -> None:
+        seen.append(type(x))
+        add_one(x, y)
+
+    name = register(forward_to(record), pass_owned_tensor=True)
+    np.testing.assert_array_equal(call(name), X + 1)
+    np.testing.assert_array_equal(jax.jit(lambda x: call(name, x))(X), X + 1)
+    assert seen == [tvm_ffi.Tensor, tvm_ffi.Tensor]
+
+
+def test_python_wrapped_in_cpp_still_reports_kept_tensors(
+    kernels: tvm_ffi.Module, register
+) -> None:
+    kept: list[Any] = []
+    name = register(forward_to(lambda x, y: kept.append(x)), pass_owned_tensor=True)
+    assert "kept a reference" in kept_message(name, X)
+    np.testing.assert_array_equal(np.from_dlpack(kept[0]), X)
+
+
+def test_python_wrapped_in_cpp_and_again_in_python_is_guarded_at_exit(
+    kernels: tvm_ffi.Module,
+) -> None:
+    # Registering a Python function that calls the wrapper makes the target Python-backed: it
+    # gets owned tensors and the exit guard covers it, which pass_owned_tensor alone cannot give
+    # (the guard only knows targets it can see are Python).
+    result = run_python(
+        """
+def add_one(x, y):
+    np.from_dlpack(y)[...] = np.from_dlpack(x) + 1
+wrapped = tvm_ffi.get_global_func("jax_tvm_ffi_test.forward_to")(add_one)
+jax_tvm_ffi.register_ffi_target("callbacks.outer", lambda *args: wrapped(*args))
+print("RESULT", np.asarray(ffi("callbacks.outer")).tolist())
+jax_tvm_ffi._registration.core().block_python_calls()
+try:
+    np.asarray(ffi("callbacks.outer"))
+except Exception as error:  # JAX raises a CANCELLED error outside jit as ValueError
+    print("BLOCKED", str(error).splitlines()[0])
+"""
+    )
+    assert_exited(result)
+    assert "RESULT [2.0, 3.0, 4.0]" in result.stdout
+    assert "BLOCKED CANCELLED" in result.stdout, result.stdout

@@ -20,6 +20,7 @@ using testing::FakeApi;
 using ::testing::HasSubstr;
 using testing::LiveErrorCount;
 using testing::TakeError;
+using std::string_literals::operator""s;
 
 TEST(ErrorTest, TakesRaisedErrorAsKindAndMessage) {
   TVMFFIErrorSetRaisedFromCStr("TypeError", "boom");
@@ -74,6 +75,29 @@ TEST(ErrorTest, XlaErrorNamesTheTargetAndKeepsTheCode) {
   EXPECT_EQ(info.code, XLA_FFI_Error_Code_FAILED_PRECONDITION);
   EXPECT_EQ(info.message, "jax_tvm_ffi target 'my.kernel': ValueError: bad x");
   EXPECT_EQ(LiveErrorCount(), live);
+}
+
+TEST(ErrorTest, XlaErrorEscapesControlBytesInsteadOfCuttingAtThem) {
+  // XLA takes the message as a C string: a NUL would end it there and drop the rest.
+  std::string message = "ValueError: a\0b \x1b[31mred\x7f\r end"s;
+  ErrorInfo info = TakeError(
+      MakeXlaError(FakeApi(), "my.kernel", Status::Error(XLA_FFI_Error_Code_UNKNOWN, message)));
+  EXPECT_EQ(info.message,
+            "jax_tvm_ffi target 'my.kernel': ValueError: a\\x00b \\x1b[31mred\\x7f\\x0d end");
+}
+
+TEST(ErrorTest, XlaErrorEscapesControlBytesInTheTargetName) {
+  ErrorInfo info = TakeError(MakeXlaError(FakeApi(), "my\0kernel\x01"s,
+                                          Status::Error(XLA_FFI_Error_Code_UNKNOWN, "boom")));
+  EXPECT_EQ(info.message, "jax_tvm_ffi target 'my\\x00kernel\\x01': boom");
+}
+
+TEST(ErrorTest, XlaErrorKeepsLineBreaksTabsAndUtf8) {
+  // Multi-line messages (tracebacks) and non-ASCII text must read as written.
+  std::string message = "Traceback:\n\tline 1\n\xc3\xa9t\xc3\xa9 \xe2\x9c\x93";
+  ErrorInfo info = TakeError(
+      MakeXlaError(FakeApi(), "my.kernel", Status::Error(XLA_FFI_Error_Code_UNKNOWN, message)));
+  EXPECT_EQ(info.message, "jax_tvm_ffi target 'my.kernel': " + message);
 }
 
 TEST(ErrorTest, InvalidArgumentStatusHasItsCode) {

@@ -3,6 +3,8 @@
 #include <tvm/ffi/container/array.h>
 #include <tvm/ffi/container/tensor.h>
 #include <tvm/ffi/error.h>
+#include <tvm/ffi/function.h>
+#include <tvm/ffi/reflection/registry.h>
 #include <tvm/ffi/string.h>
 
 #include <cstdint>
@@ -147,3 +149,17 @@ void icheck_fail(TensorView x, TensorView) {
 }
 
 int64_t returns_int(TensorView, TensorView) { return 42; }
+
+// A C++ function forwarding every call to `inner` (a Python callable, say): what a C++ library
+// that wraps a user's callback hands out. Nothing about the wrapper shows what it forwards to.
+// A global function rather than a module function, so that tests reach it through
+// tvm_ffi.get_global_func once this module is loaded.
+TVM_FFI_STATIC_INIT_BLOCK() {
+  tvm::ffi::reflection::GlobalDef().def(
+      "jax_tvm_ffi_test.forward_to", [](tvm::ffi::Function inner) {
+        return tvm::ffi::Function::FromPacked(
+            [inner](tvm::ffi::PackedArgs args, tvm::ffi::Any* result) {
+              inner.CallPacked(args, result);
+            });
+      });
+}
