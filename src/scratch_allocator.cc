@@ -9,7 +9,10 @@
  */
 #include "scratch_allocator.h"
 
+#include <tvm/ffi/dtype.h>
+#include <tvm/ffi/error.h>
 #include <tvm/ffi/extra/c_env_api.h>
+#include <tvm/ffi/string.h>
 
 #include <algorithm>
 #include <atomic>
@@ -64,14 +67,11 @@ struct ScratchAccess {
 struct ScratchThreadState {
   // The scope of the call running on this thread, if any.
   ScratchScope* current_scope;
-  // Whether the bridge's allocator was installed on this thread, and what it replaced.
-  bool allocator_installed;
-  DLPackManagedTensorAllocator outer_allocator;
 };
 
 namespace {
 
-thread_local ScratchThreadState thread_state = {nullptr, false, nullptr};
+thread_local ScratchThreadState thread_state = {nullptr};
 
 // The arena the next call on this thread starts from, kept between calls.
 struct IdleArena {
@@ -111,8 +111,40 @@ std::string DeviceString(DLDevice device) {
   return name + ":" + std::to_string(device.device_id);
 }
 
-// The size of a tensor of `prototype`'s shape and dtype; false with a message when invalid.
-bool TensorBytes(const DLTensor& prototype, size_t* out, std::string* problem) {
+using Uint128 = unsigned __int128;
+
+std::string DecimalString(Uint128 value) {
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
+    value /= 10;
+  } while (value != 0);
+  return digits;
+}
+
+// "float32[1048576, 549755813904]": a request as the kernel made it, for error messages.
+std::string DescribeRequest(const DLTensor& prototype) {
+  std::string text;
+  try {
+    tvm::ffi::String dtype = tvm::ffi::DLDataTypeToString(prototype.dtype);
+    text.assign(dtype.data(), dtype.size());
+  } catch (const tvm::ffi::Error&) {
+    // A code TVM FFI has no name for.
+    text = "dtype(code " + std::to_string(prototype.dtype.code) + ", " +
+           std::to_string(prototype.dtype.bits) + " bits, " +
+           std::to_string(prototype.dtype.lanes) + " lanes)";
+  }
+  text += "[";
+  for (int32_t i = 0; i < prototype.ndim; ++i) {
+    if (i != 0) text += ", ";
+    text += std::to_string(prototype.shape[i]);
+  }
+  return text + "]";
+}
+
+}  // namespace
+
+bool ScratchTensorBytes(const DLTensor& prototype, uint64_t* bytes, std::string* problem) {
   if (prototype.ndim < 0) {
     *problem = "ndim is " + std::to_string(prototype.ndim);
     return false;
@@ -121,33 +153,51 @@ bool TensorBytes(const DLTensor& prototype, size_t* out, std::string* problem) {
     *problem = "the shape is null";
     return false;
   }
+  // At most 255 * 65535: no overflow.
   const uint64_t bits_per_element =
       static_cast<uint64_t>(prototype.dtype.bits) * static_cast<uint64_t>(prototype.dtype.lanes);
   if (bits_per_element == 0) {
     *problem = "the dtype has zero bits";
     return false;
   }
-  constexpr uint64_t kMaxBytes = uint64_t{1} << 62;
-  uint64_t elements = 1;
+  // Dimensions are checked, and a zero looked for, before any product: an empty tensor is empty
+  // whatever its other dimensions, and a product that overflows then really is that large.
+  bool empty = false;
   for (int32_t i = 0; i < prototype.ndim; ++i) {
     const int64_t dim = prototype.shape[i];
     if (dim < 0) {
       *problem = "dimension " + std::to_string(i) + " is " + std::to_string(dim);
       return false;
     }
-    if (dim != 0 && elements > kMaxBytes / static_cast<uint64_t>(dim))
-      elements = kMaxBytes;
-    else
-      elements *= static_cast<uint64_t>(dim);
+    empty |= dim == 0;
   }
-  if (elements > kMaxBytes / bits_per_element * 8) {
-    *problem = "the tensor is larger than 2^62 bytes";
+  if (empty) {
+    *bytes = 0;
+    return true;
+  }
+  uint64_t elements = 1;
+  bool elements_overflow = false;
+  for (int32_t i = 0; i < prototype.ndim && !elements_overflow; ++i) {
+    elements_overflow =
+        __builtin_mul_overflow(elements, static_cast<uint64_t>(prototype.shape[i]), &elements);
+  }
+  // Below 2^64 * 2^24 bits: exact in 128 bits. Sub-byte tensors are packed and take whole bytes.
+  const Uint128 bits = static_cast<Uint128>(elements) * bits_per_element;
+  const Uint128 size = bits / 8 + (bits % 8 != 0 ? 1 : 0);
+  if (elements_overflow || size > kMaxScratchBytes) {
+    *problem = DescribeRequest(prototype) + " is too large: " +
+               (elements_overflow
+                    ? std::string("more than 2^64 elements")
+                    : std::to_string(elements) + " elements, " + DecimalString(size) + " bytes") +
+               "; scratch tensors are at most 2^48 bytes (" + std::to_string(kMaxScratchBytes) +
+               ")";
     return false;
   }
-  static_assert(sizeof(size_t) >= sizeof(uint64_t), "2^62 bytes must fit in size_t");
-  *out = static_cast<size_t>((elements * bits_per_element + 7) / 8);
+  *bytes = static_cast<uint64_t>(size);
   return true;
 }
+
+namespace {
 
 void DeleteScratchBlock(DLManagedTensorVersioned* managed) {
   auto* block = static_cast<ScratchBlock*>(managed->manager_ctx);
@@ -164,22 +214,49 @@ void DeleteScratchBlock(DLManagedTensorVersioned* managed) {
   if (arena->DropRef()) delete arena;
 }
 
+int ServeScratch(DLTensor* prototype, DLManagedTensorVersioned** out, void* error_ctx,
+                 void (*set_error)(void* error_ctx, const char* kind, const char* message));
+
+int ReportAllocError(void* error_ctx, void (*set_error)(void*, const char*, const char*),
+                     const char* kind, const char* message) {
+  if (set_error != nullptr) set_error(error_ctx, kind, message);
+  return -1;
+}
+
+// A request reaching the bridge's allocator outside a call. The bridge's allocator stays on a
+// thread between calls only where the thread had none of its own (see ScratchScope::Enter), so
+// the request gets what TVM FFI gives such a thread: the global allocator, if any.
+[[gnu::noinline]] int ServeOutsideCalls(DLTensor* prototype, DLManagedTensorVersioned** out,
+                                        void* error_ctx,
+                                        void (*set_error)(void*, const char*, const char*)) {
+  // TVM FFI answers the thread's allocator before the global one and has no call for the global
+  // one alone: empty the thread's slot for a moment to read it.
+  DLPackManagedTensorAllocator global = nullptr;
+  DLPackManagedTensorAllocator ours = nullptr;
+  if (TVMFFIEnvSetDLPackManagedTensorAllocator(nullptr, 0, &ours) == 0) {
+    global = TVMFFIEnvGetDLPackManagedTensorAllocator();
+    TVMFFIEnvSetDLPackManagedTensorAllocator(ours, 0, nullptr);
+  }
+  // The global allocator may be this very function, set there by someone who read it during a
+  // call: forwarding to it would loop. (Another copy of the core's, in a test binary beside the
+  // Python module, ends up here too and stops.)
+  if (global != nullptr && global != &ServeScratch) {
+    return global(prototype, out, error_ctx, set_error);
+  }
+  return ReportAllocError(error_ctx, set_error, "RuntimeError",
+                          "no TVM FFI tensor allocator is installed on this thread outside a "
+                          "jax_tvm_ffi call (TVMFFIEnvSetDLPackManagedTensorAllocator was not "
+                          "called, on this thread or globally)");
+}
+
 // The bridge's DLPackManagedTensorAllocator. No exception leaves it.
 int ServeScratch(DLTensor* prototype, DLManagedTensorVersioned** out, void* error_ctx,
                  void (*set_error)(void* error_ctx, const char* kind, const char* message)) {
   auto report = [&](const char* kind, const char* message) {
-    if (set_error != nullptr) set_error(error_ctx, kind, message);
-    return -1;
+    return ReportAllocError(error_ctx, set_error, kind, message);
   };
   ScratchScope* scope = thread_state.current_scope;
-  if (scope == nullptr) {
-    // Outside a call the bridge is transparent.
-    DLPackManagedTensorAllocator outer = thread_state.outer_allocator;
-    if (outer != nullptr) return outer(prototype, out, error_ctx, set_error);
-    return report("RuntimeError",
-                  "no TVM FFI tensor allocator is installed on this thread outside a jax_tvm_ffi "
-                  "call (TVMFFIEnvSetDLPackManagedTensorAllocator was not called)");
-  }
+  if (scope == nullptr) return ServeOutsideCalls(prototype, out, error_ctx, set_error);
   if (prototype == nullptr || out == nullptr) {
     return report("ValueError", "scratch allocation with a null prototype or output");
   }
@@ -199,16 +276,20 @@ int ServeScratch(DLTensor* prototype, DLManagedTensorVersioned** out, void* erro
 Status ScratchScope::Enter() {
   ScratchThreadState& thread = thread_state;
   thread_ = &thread;
-  if (JAX_TVM_FFI_UNLIKELY(!thread.allocator_installed)) {
+  // Any code on this thread may have set another allocator since the last call (a framework's
+  // "set, call, restore" scope, or a global one), so every call looks at the one in effect: one
+  // call into TVM FFI, and nothing more when it is ours.
+  if (JAX_TVM_FFI_UNLIKELY(TVMFFIEnvGetDLPackManagedTensorAllocator() != &ServeScratch)) {
     DLPackManagedTensorAllocator previous = nullptr;
     if (TVMFFIEnvSetDLPackManagedTensorAllocator(&ServeScratch, /*write_to_global_context=*/0,
                                                  &previous) != 0) {
       return TakeRaisedTvmError();
     }
-    // Another copy of the core (a test binary beside the Python module) may have installed the
-    // same function first; forwarding to it would loop.
-    thread.outer_allocator = previous == &ServeScratch ? nullptr : previous;
-    thread.allocator_installed = true;
+    // Where the thread had no allocator of its own, ours stays after the call: outside calls it
+    // serves as an empty slot would (ServeOutsideCalls), and the next call finds it in effect.
+    // Where it had one, that one is put back when the call ends, so that code around the call
+    // (and whoever restores it later) sees exactly what it set.
+    restore_allocator_ = previous;
   }
   enclosing_ = thread.current_scope;
   thread.current_scope = this;
@@ -246,17 +327,26 @@ bool ScratchScope::Allocate(const DLTensor& prototype, DLManagedTensorVersioned*
                                 "; XLA serves memory only on the call's device"};
     return false;
   }
-  size_t bytes = 0;
+  uint64_t bytes = 0;
   std::string problem;
-  if (!TensorBytes(prototype, &bytes, &problem)) {
+  if (!ScratchTensorBytes(prototype, &bytes, &problem)) {
     *error = {"ValueError", "invalid scratch tensor: " + problem};
     return false;
   }
+  static_assert(sizeof(size_t) >= sizeof(uint64_t), "kMaxScratchBytes must fit in size_t");
+  // ndim is below 2^31, so the header (the block and its shape) is below 2^35 bytes.
   const size_t header_bytes =
       RoundUp(sizeof(ScratchBlock) + sizeof(int64_t) * static_cast<size_t>(prototype.ndim),
               ScratchArena::kAlignment);
-  // TensorBytes caps bytes at 2^62, so the sum cannot overflow.
-  const size_t region_bytes = header_bytes + (on_device ? 0 : bytes);
+  size_t region_bytes = header_bytes;
+  if (!on_device &&
+      __builtin_add_overflow(header_bytes, static_cast<size_t>(bytes), &region_bytes)) {
+    *error = {"ValueError", "invalid scratch tensor: " + DescribeRequest(prototype) + " of " +
+                                std::to_string(bytes) + " bytes and its " +
+                                std::to_string(header_bytes) +
+                                "-byte header overflow the address space"};
+    return false;
+  }
 
   if (arena_ == nullptr && !AcquireArena()) {
     *error = {"MemoryError", "out of host memory for the scratch arena"};
@@ -356,6 +446,11 @@ Status ScratchScope::Finish() {
   if (state_ != State::kEntered) return Status();
   state_ = State::kFinished;
   thread_->current_scope = enclosing_;
+  if (JAX_TVM_FFI_UNLIKELY(restore_allocator_ != nullptr)) {
+    // Cannot fail: the thread's TVM FFI context exists since Enter() used it.
+    TVMFFIEnvSetDLPackManagedTensorAllocator(restore_allocator_, /*write_to_global_context=*/0,
+                                             nullptr);
+  }
   if (JAX_TVM_FFI_UNLIKELY(arena_ != nullptr)) return FinishAllocations();
   // Most calls allocate nothing: this is all they pay at the end.
   binding_.scratch_stats->RecordCall(0, 0);

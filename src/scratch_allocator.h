@@ -8,6 +8,7 @@
 #define JAX_TVM_FFI_SRC_SCRATCH_ALLOCATOR_H_
 
 #include <dlpack/dlpack.h>
+#include <tvm/ffi/extra/c_env_api.h>
 #include <xla/ffi/api/c_api.h>
 
 #include <cstddef>
@@ -23,6 +24,26 @@ namespace jax_tvm_ffi {
 
 struct ScratchBlock;
 struct ScratchThreadState;
+
+/*!
+ * \brief The largest scratch tensor served, in bytes: 2^48, the virtual address space of the
+ *        64-bit platforms the bridge runs on (x86-64 user space is 2^47, AArch64 2^48). Larger
+ *        requests cannot be served anywhere; refusing them before any allocator sees them keeps
+ *        the error the same on every platform and under AddressSanitizer.
+ */
+constexpr uint64_t kMaxScratchBytes = uint64_t{1} << 48;
+
+/*!
+ * \brief The size in bytes of a compact tensor of `prototype`'s shape and dtype: the element
+ *        count times bits times lanes, rounded up to whole bytes for sub-byte types. Every step
+ *        is overflow-checked; a tensor with a zero dimension has 0 bytes whatever the others.
+ * \param prototype The requested tensor (ndim, shape and dtype are read).
+ * \param bytes Receives the size on success.
+ * \param problem Receives what is wrong otherwise: a negative rank or dimension, a null shape,
+ *        a zero-bit dtype, or a size above kMaxScratchBytes (naming shape, elements and bytes).
+ * \return Whether the tensor can be served.
+ */
+bool ScratchTensorBytes(const DLTensor& prototype, uint64_t* bytes, std::string* problem);
 
 /*! \brief What a call that allocates keeps track of; made on its first allocation. */
 struct ScratchAllocations {
@@ -43,7 +64,7 @@ struct ScratchAllocations {
  *        enclosing scope current again, so calls nest.
  *
  * Nothing is allocated until the function asks: a call that uses no scratch pays a few
- * thread-local reads and writes.
+ * thread-local reads and writes and one look at TVM FFI's allocator in effect.
  */
 class ScratchScope {
  public:
@@ -68,8 +89,8 @@ class ScratchScope {
   ScratchScope& operator=(const ScratchScope&) = delete;
 
   /*!
-   * \brief Makes this the calling thread's scope, installing the bridge's allocator on the thread
-   *        the first time.
+   * \brief Makes this the calling thread's scope and makes the bridge's allocator the one in
+   *        effect on the thread, if another one is (Finish() puts that one back).
    */
   Status Enter();
 
@@ -102,6 +123,8 @@ class ScratchScope {
   // call into the dynamic loader in a shared library) and the scope it had before.
   ScratchThreadState* thread_;
   ScratchScope* enclosing_;
+  /*! \brief The thread's allocator that Enter() replaced, put back by Finish(). */
+  DLPackManagedTensorAllocator restore_allocator_ = nullptr;
   /*! \brief Taken on the first allocation, with allocations_. */
   ScratchArena* arena_ = nullptr;
   std::optional<ScratchAllocations> allocations_;

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -215,7 +216,10 @@ TEST(CpuScratchTest, InvalidRequestsFailTheCallWithTheReason) {
   const std::vector<Case> cases = {
       {{4, -1}, kF32, kCpu, "invalid scratch tensor: dimension 1 is -1"},
       {{4}, DLDataType{kDLFloat, 0, 1}, kCpu, "invalid scratch tensor: the dtype has zero bits"},
-      {{int64_t{1} << 40, int64_t{1} << 40}, kF32, kCpu, "larger than 2^62 bytes"},
+      {{int64_t{1} << 40, int64_t{1} << 40},
+       kF32,
+       kCpu,
+       "float32[1099511627776, 1099511627776] is too large: more than 2^64 elements"},
       {{4}, kF32, DLDevice{kDLCUDA, 0}, "no scratch memory on cuda:0 during a call on cpu:0"},
       {{4}, kF32, DLDevice{kDLExtDev, 0}, "no scratch memory on device type 12:0"},
   };
@@ -363,6 +367,174 @@ TEST(ScratchOutsideCallsTest, WithoutAnAllocatorBeforeRequestsFailAsInTvmFfi) {
   }).join();
 }
 
+// Allocators that count their requests, told apart by N.
+int counted[4] = {0, 0, 0, 0};
+
+template <int N>
+int Counting(DLTensor* prototype, DLManagedTensorVersioned** out, void* error_ctx,
+             void (*set_error)(void*, const char*, const char*)) {
+  ++counted[N];
+  return CountingAllocator(prototype, out, error_ctx, set_error);
+}
+
+void ResetCounts() {
+  for (int& count : counted) count = 0;
+}
+
+bool FailsOutsideCalls() {
+  try {
+    Scratch({16});
+    return false;
+  } catch (const tvm::ffi::Error& error) {
+    EXPECT_THAT(error.message(), HasSubstr("no TVM FFI tensor allocator is installed"));
+    return true;
+  }
+}
+
+// Runs `body` on a thread where the bridge has not run yet, with the counts at zero.
+void OnFreshThread(const std::function<void()>& body) {
+  std::thread([&] {
+    ResetCounts();
+    body();
+  }).join();
+}
+
+XLA_FFI_Handler* RegisterTwoTemporaries() {
+  return Register(TwoTemporaries(std::make_shared<std::vector<void*>>()));
+}
+
+// What tvm-ffi's own calling convention does with a framework's allocator.
+struct AllocatorScope {
+  explicit AllocatorScope(DLPackManagedTensorAllocator allocator) {
+    EXPECT_EQ(TVMFFIEnvSetDLPackManagedTensorAllocator(allocator, 0, &previous), 0);
+  }
+  ~AllocatorScope() { TVMFFIEnvSetDLPackManagedTensorAllocator(previous, 0, nullptr); }
+  DLPackManagedTensorAllocator previous = nullptr;
+};
+
+// Sets the global allocator from a thread of its own (which leaves every other thread's as it is).
+void SetGlobalAllocator(DLPackManagedTensorAllocator allocator) {
+  std::thread([allocator] {
+    ASSERT_EQ(TVMFFIEnvSetDLPackManagedTensorAllocator(allocator, 1, nullptr), 0);
+  }).join();
+}
+
+TEST(ScratchOutsideCallsTest, FirstCallInsideAnAllocatorScopeLeavesTheThreadWorking) {
+  XLA_FFI_Handler* handler = RegisterTwoTemporaries();
+  OnFreshThread([&] {
+    {
+      AllocatorScope scope(&Counting<0>);
+      ASSERT_TRUE(Call(handler).ok);
+      EXPECT_EQ(counted[0], 0) << "the call's scratch must come from the bridge";
+      EXPECT_EQ(TVMFFIEnvGetDLPackManagedTensorAllocator(), &Counting<0>)
+          << "the scope's allocator must be back after the call";
+      Tensor inside = Scratch({16});
+      EXPECT_EQ(counted[0], 1);
+    }
+    // The scope restored "none": scratch still works, and outside calls fail as in tvm-ffi.
+    for (int i = 0; i < 3; ++i) {
+      CallResult result = Call(handler);
+      ASSERT_TRUE(result.ok) << result.error.message;
+    }
+    EXPECT_TRUE(FailsOutsideCalls());
+    {
+      AllocatorScope scope(&Counting<1>);
+      ASSERT_TRUE(Call(handler).ok);
+      Tensor inside = Scratch({16});
+    }
+    EXPECT_EQ(counted[0], 1);
+    EXPECT_EQ(counted[1], 1);
+    EXPECT_EQ(Usage().total_allocations, 10u);
+    EXPECT_EQ(Usage().outstanding_allocations, 0u);
+  });
+}
+
+TEST(ScratchOutsideCallsTest, AllocatorSetAfterTheFirstCallServesOutsideCallsOnly) {
+  XLA_FFI_Handler* handler = RegisterTwoTemporaries();
+  OnFreshThread([&] {
+    ASSERT_TRUE(Call(handler).ok);
+    DLPackManagedTensorAllocator previous = nullptr;
+    ASSERT_EQ(TVMFFIEnvSetDLPackManagedTensorAllocator(&Counting<0>, 0, &previous), 0);
+    ASSERT_TRUE(Call(handler).ok);
+    EXPECT_EQ(counted[0], 0) << "the call's scratch must come from the bridge";
+    EXPECT_EQ(TVMFFIEnvGetDLPackManagedTensorAllocator(), &Counting<0>);
+    { Tensor outside = Scratch({16}); }
+    EXPECT_EQ(counted[0], 1);
+    // Putting back what it replaced (whatever that was) brings back "none".
+    TVMFFIEnvSetDLPackManagedTensorAllocator(previous, 0, nullptr);
+    EXPECT_TRUE(FailsOutsideCalls());
+    ASSERT_TRUE(Call(handler).ok);
+    EXPECT_EQ(Usage().total_allocations, 6u);
+  });
+}
+
+TEST(ScratchOutsideCallsTest, GlobalAllocatorSetAfterInstallServesOutsideCalls) {
+  XLA_FFI_Handler* handler = RegisterTwoTemporaries();
+  OnFreshThread([&] {
+    ASSERT_TRUE(Call(handler).ok);
+    EXPECT_TRUE(FailsOutsideCalls());
+    // Another thread sets a global allocator: a thread with none of its own uses it in tvm-ffi.
+    SetGlobalAllocator(&Counting<2>);
+    { Tensor outside = Scratch({16}); }
+    EXPECT_EQ(counted[2], 1);
+    ASSERT_TRUE(Call(handler).ok);
+    EXPECT_EQ(counted[2], 1) << "the call's scratch must come from the bridge";
+    // This thread sets one globally (and so for itself) too.
+    ASSERT_EQ(TVMFFIEnvSetDLPackManagedTensorAllocator(&Counting<3>, 1, nullptr), 0);
+    ASSERT_TRUE(Call(handler).ok);
+    EXPECT_EQ(TVMFFIEnvGetDLPackManagedTensorAllocator(), &Counting<3>);
+    { Tensor outside = Scratch({16}); }
+    EXPECT_EQ(counted[2], 1);
+    EXPECT_EQ(counted[3], 1);
+    EXPECT_EQ(Usage().total_allocations, 6u);
+    ASSERT_EQ(TVMFFIEnvSetDLPackManagedTensorAllocator(nullptr, 1, nullptr), 0);
+  });
+}
+
+TEST(ScratchOutsideCallsTest, GlobalAllocatorSetBeforeTheFirstCallServesOutsideCalls) {
+  XLA_FFI_Handler* handler = RegisterTwoTemporaries();
+  SetGlobalAllocator(&Counting<2>);
+  OnFreshThread([&] {
+    ASSERT_TRUE(Call(handler).ok);
+    EXPECT_EQ(counted[2], 0) << "the call's scratch must come from the bridge";
+    { Tensor outside = Scratch({16}); }
+    EXPECT_EQ(counted[2], 1);
+    SetGlobalAllocator(nullptr);
+    EXPECT_TRUE(FailsOutsideCalls());
+  });
+  SetGlobalAllocator(nullptr);
+}
+
+TEST(ScratchOutsideCallsTest, NestedCallsAndScopesInsideACall) {
+  XLA_FFI_Handler* inner = Register(Function::FromTyped([](TensorView, TensorView) {
+                                      Tensor t = Scratch({64});
+                                      std::memset(t.data_ptr(), 0xff, 64 * sizeof(float));
+                                    }),
+                                    Platform::kCpu, ".inner");
+  XLA_FFI_Handler* outer = Register(Function::FromTyped([inner](TensorView, TensorView) {
+    Tensor before = Scratch({8});
+    TVM_FFI_ICHECK(Call(inner).ok);
+    {
+      // The kernel runs a scope of its own around a nested bridged call.
+      AllocatorScope scope(&Counting<1>);
+      TVM_FFI_ICHECK(Call(inner).ok);
+      Tensor own = Scratch({4});
+      TVM_FFI_ICHECK_EQ(counted[1], 1);
+    }
+    Tensor after = Scratch({8});
+  }));
+  OnFreshThread([&] {
+    AllocatorScope scope(&Counting<0>);
+    CallResult result = Call(outer);
+    ASSERT_TRUE(result.ok) << result.error.message;
+    EXPECT_EQ(counted[0], 0);
+    EXPECT_EQ(counted[1], 1);
+    EXPECT_EQ(TVMFFIEnvGetDLPackManagedTensorAllocator(), &Counting<0>);
+    EXPECT_EQ(Usage().last_call_allocations, 2u);
+    EXPECT_EQ(Usage(Platform::kCpu, ".inner").total_allocations, 2u);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // GPU: XLA's device allocator (faked)
 
@@ -481,6 +653,197 @@ TEST(GpuScratchTest, KeptDeviceTensorGoesBackToXlaAndFailsTheCall) {
   KeptTensor() = Tensor();  // Releasing it later touches no XLA state.
   EXPECT_EQ(context.device_free_calls, 1);
   EXPECT_EQ(Usage(Platform::kCuda).outstanding_allocations, 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sizes: every product overflow-checked, sub-byte types rounded up to whole bytes
+
+struct SizeResult {
+  bool ok;
+  uint64_t bytes;
+  std::string problem;
+};
+
+SizeResult SizeOf(std::vector<int64_t> shape, DLDataType dtype) {
+  DLTensor prototype{};
+  prototype.ndim = static_cast<int32_t>(shape.size());
+  prototype.shape = shape.data();
+  prototype.dtype = dtype;
+  prototype.device = kCpu;
+  SizeResult result{false, 0, ""};
+  result.ok = ScratchTensorBytes(prototype, &result.bytes, &result.problem);
+  return result;
+}
+
+constexpr DLDataType kU8{kDLUInt, 8, 1};
+constexpr int64_t kTwoTo(int n) { return int64_t{1} << n; }
+
+TEST(ScratchSizeTest, ProductsThatWrapAround2To64AreRefused) {
+  // 2^61 + 64 bytes: 8 times as many bits wrap to 512 (64 bytes were served).
+  SizeResult bytes = SizeOf({kTwoTo(61) + 64}, kU8);
+  EXPECT_FALSE(bytes.ok);
+  EXPECT_EQ(bytes.problem,
+            "uint8[2305843009213694016] is too large: 2305843009213694016 elements, "
+            "2305843009213694016 bytes; scratch tensors are at most 2^48 bytes (281474976710656)");
+  // 2^59 + 2^24 float32 elements: their bits wrap to 2^29 (64 MiB were served).
+  SizeResult floats = SizeOf({kTwoTo(20), kTwoTo(39) + 16}, kF32);
+  EXPECT_FALSE(floats.ok);
+  EXPECT_THAT(floats.problem,
+              HasSubstr("float32[1048576, 549755813904] is too large: 576460752320200704 "
+                        "elements, 2305843009280802816 bytes"));
+  // Elements that wrap: 2^32 * 2^32 is 0 modulo 2^64, 2^62 * 5 is 2^62.
+  EXPECT_THAT(SizeOf({kTwoTo(32), kTwoTo(32)}, kU8).problem,
+              HasSubstr("is too large: more than 2^64 elements"));
+  EXPECT_THAT(SizeOf({kTwoTo(62), 5}, kU8).problem, HasSubstr("more than 2^64 elements"));
+  EXPECT_THAT(SizeOf({3, kTwoTo(62), 1, 2}, kU8).problem, HasSubstr("more than 2^64 elements"));
+  // Bytes beyond 2^64 are still named exactly.
+  EXPECT_THAT(SizeOf({INT64_MAX, 2}, DLDataType{kDLFloat, 64, 1}).problem,
+              HasSubstr("18446744073709551614 elements, 147573952589676412912 bytes"));
+  EXPECT_FALSE(SizeOf({INT64_MAX}, DLDataType{kDLInt, 1, 1}).ok);
+  EXPECT_FALSE(SizeOf({kTwoTo(40)}, DLDataType{kDLFloat, 32, 65535}).ok);
+}
+
+TEST(ScratchSizeTest, SubByteTypesRoundUpToWholeBytes) {
+  struct Case {
+    std::vector<int64_t> shape;
+    DLDataType dtype;
+    uint64_t bytes;
+  };
+  const std::vector<Case> cases = {
+      {{16}, DLDataType{kDLInt, 1, 1}, 2},
+      {{16}, DLDataType{kDLInt, 2, 1}, 4},
+      {{16}, DLDataType{kDLUInt, 2, 1}, 4},
+      {{16}, DLDataType{kDLUInt, 4, 1}, 8},
+      {{5}, DLDataType{kDLInt, 1, 1}, 1},
+      {{9}, DLDataType{kDLUInt, 1, 1}, 2},
+      {{3}, DLDataType{kDLUInt, 2, 1}, 1},
+      {{3, 3}, DLDataType{kDLInt, 2, 1}, 3},
+      {{3}, DLDataType{kDLInt, 4, 1}, 2},
+      {{3}, DLDataType{kDLFloat4_e2m1fn, 4, 2}, 3},
+      {{3}, DLDataType{kDLUInt, 1, 3}, 2},
+      {{5}, DLDataType{kDLBool, 8, 1}, 5},
+      {{2, 3}, DLDataType{kDLComplex, 128, 1}, 96},
+      {{7}, DLDataType{kDLFloat, 32, 4}, 112},
+      {{}, DLDataType{kDLInt, 1, 1}, 1},
+      {{0}, DLDataType{kDLInt, 1, 1}, 0},
+  };
+  for (const Case& c : cases) {
+    SizeResult result = SizeOf(c.shape, c.dtype);
+    ASSERT_TRUE(result.ok) << result.problem;
+    EXPECT_EQ(result.bytes, c.bytes) << static_cast<int>(c.dtype.code) << ":" << +c.dtype.bits;
+  }
+}
+
+TEST(ScratchSizeTest, TheLimitIsExactlyTwoTo48Bytes) {
+  EXPECT_EQ(kMaxScratchBytes, uint64_t{1} << 48);
+  // Each shape and dtype below is either exactly 2^48 bytes (served) or one element more.
+  struct Case {
+    std::vector<int64_t> shape;
+    DLDataType dtype;
+    bool ok;
+  };
+  const std::vector<Case> cases = {
+      {{kTwoTo(48)}, kU8, true},
+      {{kTwoTo(48) + 1}, kU8, false},
+      {{kTwoTo(46)}, kF32, true},
+      {{kTwoTo(46) + 1}, kF32, false},
+      {{kTwoTo(24), kTwoTo(22)}, kF32, true},
+      {{kTwoTo(24), kTwoTo(22) + 1}, kF32, false},
+      {{kTwoTo(51)}, DLDataType{kDLInt, 1, 1}, true},
+      // One more bit takes one more byte.
+      {{kTwoTo(51) + 1}, DLDataType{kDLInt, 1, 1}, false},
+      {{kTwoTo(50)}, DLDataType{kDLUInt, 2, 1}, true},
+      {{kTwoTo(50) + 1}, DLDataType{kDLUInt, 2, 1}, false},
+      {{kTwoTo(49)}, DLDataType{kDLUInt, 4, 1}, true},
+      {{kTwoTo(49) + 1}, DLDataType{kDLUInt, 4, 1}, false},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SizeResult result = SizeOf(cases[i].shape, cases[i].dtype);
+    EXPECT_EQ(result.ok, cases[i].ok) << i << ": " << result.problem;
+    if (cases[i].ok) {
+      EXPECT_EQ(result.bytes, kMaxScratchBytes) << i;
+    } else {
+      EXPECT_THAT(result.problem, HasSubstr(" bytes; scratch tensors are at most 2^48 bytes")) << i;
+    }
+  }
+}
+
+TEST(ScratchSizeTest, AZeroDimensionIsEmptyWhateverTheOthers) {
+  SizeResult result = SizeOf({kTwoTo(62), kTwoTo(62), 0, INT64_MAX}, kF32);
+  ASSERT_TRUE(result.ok) << result.problem;
+  EXPECT_EQ(result.bytes, 0u);
+  // Still a negative dimension after a zero is refused.
+  EXPECT_EQ(SizeOf({0, -3}, kF32).problem, "dimension 1 is -3");
+}
+
+TEST(ScratchSizeTest, UnnamedDtypesAreDescribedByNumber) {
+  EXPECT_THAT(SizeOf({kTwoTo(50)}, DLDataType{200, 8, 1}).problem,
+              HasSubstr("dtype(code 200, 8 bits, 1 lanes)[1125899906842624] is too large"));
+}
+
+TEST(CpuScratchTest, RequestsThatOnceWrappedFailTheCallNamingTheSize) {
+  struct Case {
+    std::vector<int64_t> shape;
+    DLDataType dtype;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {{kTwoTo(61) + 64},
+       kU8,
+       "invalid scratch tensor: uint8[2305843009213694016] is too large: 2305843009213694016 "
+       "elements, 2305843009213694016 bytes"},
+      {{kTwoTo(20), kTwoTo(39) + 16},
+       kF32,
+       "invalid scratch tensor: float32[1048576, 549755813904] is too large"},
+      {{kTwoTo(50)}, kU8, "1125899906842624 bytes; scratch tensors are at most 2^48 bytes"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    // The kernel writes what it was promised if it gets anything at all.
+    XLA_FFI_Handler* handler = Register(Function::FromTyped([c](TensorView, TensorView) {
+                                          Tensor t = Scratch(c.shape, c.dtype);
+                                          std::memset(t.data_ptr(), 1, 16 << 20);
+                                        }),
+                                        Platform::kCpu, std::to_string(i));
+    CallResult result = Call(handler);
+    ASSERT_FALSE(result.ok) << i;
+    EXPECT_EQ(result.error.code, XLA_FFI_Error_Code_INVALID_ARGUMENT) << i;
+    EXPECT_THAT(result.error.message, HasSubstr(c.message)) << i;
+    ScratchUsage usage = Usage(Platform::kCpu, std::to_string(i));
+    EXPECT_EQ(usage.total_allocations, 0u) << i;
+    EXPECT_EQ(usage.outstanding_allocations, 0u) << i;
+  }
+}
+
+TEST(CpuScratchTest, OneAndTwoBitTensorsAreServed) {
+  auto seen = std::make_shared<std::vector<int64_t>>();
+  XLA_FFI_Handler* handler = Register(Function::FromTyped([seen](TensorView, TensorView) {
+    for (DLDataType dtype :
+         {DLDataType{kDLInt, 1, 1}, DLDataType{kDLInt, 2, 1}, DLDataType{kDLUInt, 2, 1}}) {
+      Tensor t = Scratch({16}, dtype);
+      std::memset(t.data_ptr(), 0xff, 16 * dtype.bits / 8);
+      seen->push_back(t.size(0));
+    }
+  }));
+  CallResult result = Call(handler);
+  ASSERT_TRUE(result.ok) << result.error.message;
+  EXPECT_EQ(*seen, (std::vector<int64_t>{16, 16, 16}));
+  ScratchUsage usage = Usage();
+  EXPECT_EQ(usage.last_call_allocations, 3u);
+  // Each released before the next: the peak is the largest, 4 bytes.
+  EXPECT_EQ(usage.last_call_peak_bytes, 4u);
+}
+
+TEST(GpuScratchTest, HugeDeviceRequestsAreRefusedBeforeXlaSeesThem) {
+  FakeExecutionContext context;
+  XLA_FFI_Handler* handler = Register(Function::FromTyped([](TensorView, TensorView) {
+                                        Scratch({kTwoTo(61) + 64}, kU8, DLDevice{kDLCUDA, 0});
+                                      }),
+                                      Platform::kCuda);
+  CallResult result = CallOnGpu(handler, context);
+  ASSERT_FALSE(result.ok);
+  EXPECT_THAT(result.error.message, HasSubstr("uint8[2305843009213694016] is too large"));
+  EXPECT_EQ(context.device_allocate_calls, 0);
 }
 
 TEST(ScratchUsageTest, UnknownTargetIsAValueError) {
