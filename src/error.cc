@@ -59,9 +59,19 @@ Status TakeRaisedTvmError() {
 }
 
 Status TakeXlaError(const XLA_FFI_Api* api, XLA_FFI_Error* error, const char* what) {
+  // API 0.4 renamed XLA_FFI_Error_GetMessage to XLA_FFI_Error_GetDetails, in the same slot of the
+  // API table, and added an `errc` output after `message`. An XLA older than these headers reads
+  // only the fields it knows (our struct_size is at least its own), so either spelling works at
+  // run time against every XLA of the major version.
+#if XLA_FFI_API_MAJOR == 0 && XLA_FFI_API_MINOR < 4
   XLA_FFI_Error_GetMessage_Args get{XLA_FFI_Error_GetMessage_Args_STRUCT_SIZE, nullptr, error,
                                     nullptr};
   api->XLA_FFI_Error_GetMessage(&get);
+#else
+  XLA_FFI_Error_GetDetails_Args get{XLA_FFI_Error_GetDetails_Args_STRUCT_SIZE, nullptr, error,
+                                    nullptr, XLA_FFI_Error_Code_UNKNOWN};
+  api->XLA_FFI_Error_GetDetails(&get);
+#endif
   std::string message = std::string("XLA could not ") + what + ": " +
                         (get.message != nullptr ? get.message : "(no message)");
   XLA_FFI_Error_Destroy_Args destroy{XLA_FFI_Error_Destroy_Args_STRUCT_SIZE, nullptr, error};

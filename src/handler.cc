@@ -10,6 +10,7 @@
 #include <tvm/ffi/extra/c_env_api.h>
 
 #include <atomic>
+#include <cstddef>
 #include <exception>
 #include <memory>
 #include <string>
@@ -17,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "api_version.h"
 #include "attr_decoder.h"
 #include "buffer_decoder.h"
 #include "error.h"
@@ -103,13 +105,18 @@ class StreamScope {
 
 XLA_FFI_Error* AnswerMetadata(const Binding& binding, XLA_FFI_CallFrame* frame) {
   auto* extension = reinterpret_cast<XLA_FFI_Metadata_Extension*>(frame->extension_start);
-  if (extension->metadata == nullptr ||
-      extension->metadata->struct_size < XLA_FFI_Metadata_STRUCT_SIZE) {
+  // Only the fields written below need to fit: newer headers may add fields after them that an
+  // older XLA's struct lacks.
+  constexpr size_t kTraitsEnd = offsetof(XLA_FFI_Metadata, traits) + sizeof(XLA_FFI_Handler_Traits);
+  if (extension->metadata == nullptr || extension->metadata->struct_size < kTraitsEnd) {
+    // XLAs before API 0.2 send no API with the query: nothing to build an error with.
+    if (frame->api == nullptr) return nullptr;
     return MakeXlaError(frame->api, binding.name,
                         Status::InvalidArgument("malformed metadata query from XLA"));
   }
-  extension->metadata->api_version = XLA_FFI_Api_Version{XLA_FFI_Api_Version_STRUCT_SIZE, nullptr,
-                                                         XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR};
+  const ApiVersion version = ReportedApiVersion(frame->api);
+  extension->metadata->api_version =
+      XLA_FFI_Api_Version{XLA_FFI_Api_Version_STRUCT_SIZE, nullptr, version.major, version.minor};
   extension->metadata->traits = binding.traits;
   return nullptr;
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "api_version.h"
 #include "jax_tvm_ffi/scratch.h"
 #include "jax_tvm_ffi/target.h"
 
@@ -89,6 +90,20 @@ bool PySameCallbackOrigin(const tvm::ffi::Function& function, const tvm::ffi::Fu
   return stored(a)->safe_call == stored(b)->safe_call;
 }
 
+/*!
+ * \brief What the core was built against: [jaxlib version, apache-tvm-ffi version, XLA FFI API
+ *        major, XLA FFI API minor].
+ */
+tvm::ffi::Array<tvm::ffi::String> PyBuildInfo() {
+  return {JAX_TVM_FFI_BUILT_WITH_JAXLIB, JAX_TVM_FFI_BUILT_WITH_TVM_FFI,
+          std::to_string(kCompiledApiVersion.major), std::to_string(kCompiledApiVersion.minor)};
+}
+
+/*! \brief Records the API version of the jaxlib in this process (see api_version.h). */
+void PySetRuntimeApiVersion(int64_t major, int64_t minor) {
+  SetRuntimeApiVersion({static_cast<int32_t>(major), static_cast<int32_t>(minor)});
+}
+
 }  // namespace
 }  // namespace jax_tvm_ffi
 
@@ -99,3 +114,5 @@ TVM_FFI_DLL_EXPORT_TYPED_FUNC(block_python_calls, jax_tvm_ffi::PyBlockPythonCall
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(python_calls_in_flight, jax_tvm_ffi::PyPythonCallsInFlight);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(xla_platform_name, jax_tvm_ffi::PyXlaPlatformName);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(same_callback_origin, jax_tvm_ffi::PySameCallbackOrigin);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(build_info, jax_tvm_ffi::PyBuildInfo);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(set_runtime_api_version, jax_tvm_ffi::PySetRuntimeApiVersion);

@@ -247,6 +247,7 @@ def test_public_api() -> None:
     assert set(jax_tvm_ffi.__all__) == {
         "FfiFunction",
         "ScratchUsage",
+        "build_info",
         "ffi_function",
         "register_ffi_target",
         "registered_count",

@@ -10,6 +10,7 @@ Example::
     y = jax.ffi.ffi_call("example.add_one_cpu", jax.ShapeDtypeStruct(x.shape, x.dtype))(x)
 """
 
+from jax_tvm_ffi._core import build_info, core
 from jax_tvm_ffi._ffi_function import FfiFunction, ffi_function
 from jax_tvm_ffi._registration import register_ffi_target, registered_count
 from jax_tvm_ffi._scratch import ScratchUsage, scratch_usage
@@ -17,9 +18,13 @@ from jax_tvm_ffi._scratch import ScratchUsage, scratch_usage
 __all__ = [
     "FfiFunction",
     "ScratchUsage",
+    "build_info",
     "ffi_function",
     "register_ffi_target",
     "registered_count",
     "scratch_usage",
 ]
 __version__ = "0.1.0"
+
+# Loaded now, so that a jaxlib the core cannot speak to is reported at import.
+core()

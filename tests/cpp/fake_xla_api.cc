@@ -37,9 +37,17 @@ XLA_FFI_Error* ErrorCreate(XLA_FFI_Error_Create_Args* args) {
   return NewError(args->errc, args->message != nullptr ? args->message : "");
 }
 
+// API 0.4 renamed GetMessage to GetDetails (same slot) and added the error's code.
+#if XLA_FFI_API_MAJOR == 0 && XLA_FFI_API_MINOR < 4
 void ErrorGetMessage(XLA_FFI_Error_GetMessage_Args* args) {
   args->message = AsFake(args->error)->message.c_str();
 }
+#else
+void ErrorGetDetails(XLA_FFI_Error_GetDetails_Args* args) {
+  args->message = AsFake(args->error)->message.c_str();
+  args->errc = AsFake(args->error)->code;
+}
+#endif
 
 void ErrorDestroy(XLA_FFI_Error_Destroy_Args* args) {
   --live_errors;
@@ -99,7 +107,11 @@ XLA_FFI_Api MakeApi() {
   api.api_version = {XLA_FFI_Api_Version_STRUCT_SIZE, nullptr, XLA_FFI_API_MAJOR,
                      XLA_FFI_API_MINOR};
   api.XLA_FFI_Error_Create = &ErrorCreate;
+#if XLA_FFI_API_MAJOR == 0 && XLA_FFI_API_MINOR < 4
   api.XLA_FFI_Error_GetMessage = &ErrorGetMessage;
+#else
+  api.XLA_FFI_Error_GetDetails = &ErrorGetDetails;
+#endif
   api.XLA_FFI_Error_Destroy = &ErrorDestroy;
   api.XLA_FFI_Stream_Get = &StreamGet;
   api.XLA_FFI_DeviceOrdinal_Get = &DeviceOrdinalGet;

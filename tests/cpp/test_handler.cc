@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "api_version.h"
 #include "binding.h"
 #include "fake_xla_api.h"
 #include "handler.h"
@@ -349,6 +350,24 @@ TEST(HandlerTest, MetadataQueryReportsVersionAndTraitsWithoutCalling) {
     EXPECT_EQ(metadata.traits, expected);
     EXPECT_EQ(record->calls, 0);
   }
+}
+
+// XLAs before API 0.2 send the query without their API and accept exactly their own version,
+// which Python records at import.
+TEST(HandlerTest, MetadataQueryWithoutApiReportsTheRecordedVersion) {
+  auto record = std::make_shared<Record>();
+  XLA_FFI_Handler* handler = Register(Recorder(record), {"args", "rets"});
+  SetRuntimeApiVersion({XLA_FFI_API_MAJOR, 0});
+  XLA_FFI_Metadata metadata = testing::EmptyMetadata();
+  CallFrameBuilder builder;
+  XLA_FFI_CallFrame* frame = builder.BuildMetadataQuery(&metadata);
+  frame->api = nullptr;
+  XLA_FFI_Error* error = handler(frame);
+  SetRuntimeApiVersion(kCompiledApiVersion);
+  ASSERT_EQ(error, nullptr);
+  EXPECT_EQ(metadata.api_version.major_version, XLA_FFI_API_MAJOR);
+  EXPECT_EQ(metadata.api_version.minor_version, 0);
+  EXPECT_EQ(record->calls, 0);
 }
 
 TEST(HandlerTest, MalformedMetadataQueryFails) {
