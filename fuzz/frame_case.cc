@@ -115,6 +115,7 @@ Verdict Model(FrameInput& input, Call* call) {
   for (const Buffer& buffer : input.args) buffer_bytes += buffer.bytes;
   call->scratch_tensors = (input.args.size() + 2 * input.rets.size()) % 4;
   call->scratch_bytes = buffer_bytes % 5000;
+  call->scratch_requests = &input.scratch;
   call->device = DLDevice{host                                        ? kDLCPU
                           : input.options.platform == Platform::kCuda ? kDLCUDA
                                                                       : kDLROCM,
@@ -325,12 +326,25 @@ std::string Judge(const FrameInput& input, const Verdict& verdict, const Call& c
   return CheckResults(call);
 }
 
-// Every scratch tensor of the call was counted and given back.
+// Every scratch tensor of the call was counted, with the bytes the model says, and given back.
 std::string CheckScratch(const Call& call, const std::string& target, Platform platform) {
   const ScratchUsage usage = GetScratchUsage(target, platform);
-  if (usage.last_call_allocations != call.scratch_tensors) {
+  // The probe holds every tensor it gets until its end: the peak is the sum.
+  uint64_t allocations = call.scratch_tensors;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < call.scratch_tensors; ++i) bytes += call.scratch_bytes + 37 * i;
+  for (const ScratchRequest& request : *call.scratch_requests) {
+    if (request.model.verdict != ModelScratch::kServed) continue;
+    ++allocations;
+    bytes += request.model.bytes;
+  }
+  if (usage.last_call_allocations != allocations) {
     return "the target reports " + std::to_string(usage.last_call_allocations) +
-           " scratch allocations for a call that made " + std::to_string(call.scratch_tensors);
+           " scratch allocations for a call that made " + std::to_string(allocations);
+  }
+  if (usage.last_call_peak_bytes != bytes) {
+    return "the target reports a peak of " + std::to_string(usage.last_call_peak_bytes) +
+           " scratch bytes for a call that held " + std::to_string(bytes);
   }
   if (usage.outstanding_allocations != 0) return "scratch tensors outstanding after the call";
   return "";

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <utility>
 
@@ -189,6 +190,60 @@ std::vector<std::string> ReadAttrNames(ByteReader& in, const ArgSpec& spec) {
   return names;
 }
 
+// Sub-byte types (1, 2 and 4 bits, and several lanes of them) and ordinary ones; sometimes any
+// code, bits and lanes, zero bits included.
+DLDataType ReadScratchDtype(ByteReader& in) {
+  static const DLDataType kPool[] = {
+      {kDLUInt, 8, 1}, {kDLInt, 1, 1},     {kDLInt, 2, 1},       {kDLUInt, 2, 1},
+      {kDLUInt, 1, 1}, {kDLInt, 4, 1},     {kDLUInt, 4, 1},      {kDLFloat4_e2m1fn, 4, 2},
+      {kDLUInt, 1, 3}, {kDLInt, 2, 5},     {kDLFloat, 32, 1},    {kDLFloat, 64, 1},
+      {kDLBool, 8, 1}, {kDLBfloat, 16, 1}, {kDLComplex, 128, 1}, {kDLFloat, 32, 4},
+  };
+  if (in.OneIn(16)) {
+    const uint8_t code = in.Byte();
+    const uint8_t bits = in.Byte();
+    const uint16_t lanes = in.OneIn(4) ? static_cast<uint16_t>(in.Byte() << 8 | in.Byte()) : 1;
+    return DLDataType{code, bits, lanes};
+  }
+  return kPool[in.Below(sizeof(kPool) / sizeof(kPool[0]))];
+}
+
+// Mostly small; often a power of two near one, so that products land around 2^48 (the limit)
+// and 2^64 (where unchecked arithmetic wraps); sometimes zero, negative or the largest int64.
+int64_t ReadScratchDim(ByteReader& in) {
+  switch (in.Below(8)) {
+    case 0:
+    case 1:
+    case 2:
+      return in.Below(40);
+    case 3:
+    case 4:
+    case 5: {
+      static const int64_t kDelta[] = {0, 0, 1, -1, 16, 64, 3, 2};
+      return (int64_t{1} << in.Below(63)) + kDelta[in.Below(8)];
+    }
+    case 6:
+      return in.OneIn(2) ? 0 : std::numeric_limits<int64_t>::max() - in.Below(2);
+    default:
+      return in.OneIn(2) ? -1 - in.Below(4) : std::numeric_limits<int64_t>::min();
+  }
+}
+
+std::vector<ScratchRequest> ReadScratchRequests(ByteReader& in) {
+  std::vector<ScratchRequest> requests;
+  for (int i = ReadCount(in, 8); i > 0; --i) {
+    ScratchRequest request;
+    request.dtype = ReadScratchDtype(in);
+    request.shape.resize(in.Below(4));
+    for (int64_t& dim : request.shape) dim = ReadScratchDim(in);
+    request.model = ModelScratchRequest(request.dtype, request.shape);
+    const bool too_much_to_fill = request.model.verdict == ModelScratch::kServed &&
+                                  request.model.bytes > kMaxFuzzScratchBytes;
+    if (!too_much_to_fill) requests.push_back(std::move(request));
+  }
+  return requests;
+}
+
 }  // namespace
 
 FrameInput ReadFrameInput(const uint8_t* data, size_t size) {
@@ -221,6 +276,8 @@ FrameInput ReadFrameInput(const uint8_t* data, size_t size) {
   context.device_ordinal = in.Below(4);
   context.fail_stream_get = in.OneIn(16);
   context.fail_device_ordinal_get = in.OneIn(16);
+  // Last, so that the cases recorded before it (test_fuzz_cases.cc) read as they did.
+  input.scratch = ReadScratchRequests(in);
   return input;
 }
 

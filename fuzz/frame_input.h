@@ -46,6 +46,20 @@ struct Attr {
   std::vector<Attr> dictionary;
 };
 
+/*! \brief A scratch tensor the function asks for, with the model's verdict on it. */
+struct ScratchRequest {
+  DLDataType dtype{0, 0, 0};
+  std::vector<int64_t> shape;
+  ModelScratch model;
+};
+
+/*!
+ * \brief The most bytes a fuzzed scratch request may be served: the probe fills every served
+ *        byte. Requests the model would serve above it (whether the host has the memory is not
+ *        the model's to say) are not made.
+ */
+constexpr uint64_t kMaxFuzzScratchBytes = uint64_t{1} << 20;
+
 /*! \brief What the function does when called. */
 enum class Action { kWrite, kThrow, kReturnValue, kKeep, kKeepAndReturn };
 
@@ -62,6 +76,9 @@ struct FrameInput {
   std::vector<Attr> attrs;
   bool sorted_attrs = true;  //!< Sorted by name, as XLA passes them.
   int stage = 4;             //!< 0: metadata query, 1-3: other stages, 4 and up: execute.
+  /*! \brief Scratch tensors of any dtype and shape (near-overflow sizes included) the function
+   *         asks for, after the fixed-size ones derived from the frame (see frame_case.cc). */
+  std::vector<ScratchRequest> scratch;
   testing::FakeExecutionContext context;
 };
 

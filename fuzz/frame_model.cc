@@ -251,5 +251,54 @@ bool ModelDecodeElement(int64_t code, const uint8_t* element, ModelValue* out) {
   }
 }
 
+ModelScratch ModelScratchRequest(DLDataType dtype, const std::vector<int64_t>& shape) {
+  using Wide = unsigned __int128;
+  ModelScratch model;
+  const Wide bits = Wide{dtype.bits} * dtype.lanes;
+  if (bits == 0) {
+    model.verdict = ModelScratch::kZeroBits;
+    model.message = "the dtype has zero bits";
+    return model;
+  }
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] < 0) {
+      model.verdict = ModelScratch::kNegativeDim;
+      model.message = "dimension " + std::to_string(i) + " is " + std::to_string(shape[i]);
+      return model;
+    }
+  }
+  // Elements in 128 bits, saturated at 2^100: exact below it, and anything near it is far past
+  // the limit. Any zero makes the tensor empty.
+  constexpr Wide kSaturated = Wide{1} << 100;
+  Wide elements = 1;
+  for (int64_t dim : shape) {
+    if (dim == 0) return model;  // Served, 0 bytes.
+  }
+  for (int64_t dim : shape) {
+    elements = elements > kSaturated / static_cast<Wide>(dim) ? kSaturated
+                                                              : elements * static_cast<Wide>(dim);
+  }
+  const Wide total_bits = elements >= kSaturated ? kSaturated * 8 : elements * bits;
+  model.true_bytes = (total_bits + 7) / 8;
+  if (model.true_bytes <= kModelMaxScratchBytes) {
+    model.bytes = static_cast<uint64_t>(model.true_bytes);
+    return model;
+  }
+  model.verdict = ModelScratch::kTooLarge;
+  auto decimal = [](Wide value) {
+    std::string digits;
+    do {
+      digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
+      value /= 10;
+    } while (value != 0);
+    return digits;
+  };
+  model.message = elements > std::numeric_limits<uint64_t>::max()
+                      ? "is too large: more than 2^64 elements"
+                      : "is too large: " + decimal(elements) + " elements, " +
+                            decimal(model.true_bytes) + " bytes";
+  return model;
+}
+
 }  // namespace fuzz
 }  // namespace jax_tvm_ffi

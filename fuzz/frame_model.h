@@ -40,6 +40,25 @@ bool ModelShape(const ModelType& type, const std::vector<int64_t>& dims,
 /*! \brief Bytes of a dense buffer of `type` and (viewed) `shape`. */
 size_t ModelByteSize(const ModelType& type, const std::vector<int64_t>& shape);
 
+/*! \brief The model's verdict on a scratch tensor a function asks for (TVMFFIEnvTensorAlloc). */
+struct ModelScratch {
+  /*! \brief Served, or refused as a ValueError for a zero-bit dtype, a negative dimension or too
+   *         large a size. */
+  enum Verdict { kServed, kZeroBits, kNegativeDim, kTooLarge } verdict = kServed;
+  /*! \brief The size when served: ceil(elements * bits * lanes / 8), 0 with a zero dimension. */
+  uint64_t bytes = 0;
+  /*! \brief When refused, a part the error message must contain. */
+  std::string message;
+  /*! \brief The true size in bytes, saturated at 2^100 (too large to mean anything past that). */
+  unsigned __int128 true_bytes = 0;
+};
+
+/*! \brief The largest scratch tensor the README promises to serve: 2^48 bytes. */
+constexpr uint64_t kModelMaxScratchBytes = uint64_t{1} << 48;
+
+/*! \brief The model of a scratch request for a tensor of `dtype` and `shape`. */
+ModelScratch ModelScratchRequest(DLDataType dtype, const std::vector<int64_t>& shape);
+
 /*! \brief Bytes one element of a scalar or array attribute of this code occupies in XLA. */
 size_t AttrElementSize(int64_t code);
 

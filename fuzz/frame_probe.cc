@@ -13,6 +13,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "jax_tvm_ffi/scratch.h"
@@ -124,6 +126,55 @@ std::string CompareTensor(const Call& call, const AnyView& got, const Expected& 
   return "";
 }
 
+std::string DescribeRequest(const ScratchRequest& request) {
+  std::string text = "scratch request (code " + std::to_string(request.dtype.code) + ", " +
+                     std::to_string(request.dtype.bits) + " bits, " +
+                     std::to_string(request.dtype.lanes) + " lanes)[";
+  for (size_t i = 0; i < request.shape.size(); ++i) {
+    text += (i == 0 ? "" : ", ") + std::to_string(request.shape[i]);
+  }
+  return text + "]";
+}
+
+// Makes one request and checks the bridge's answer against the model's: a tensor of the
+// request's dtype and shape whose every promised byte can be written (`hold` fills it), or a
+// ValueError naming the problem.
+template <typename Hold>
+void CheckScratchRequest(Call& call, const ScratchRequest& request, Hold& hold) {
+  const ModelScratch& model = request.model;
+  tvm::ffi::Tensor tensor;
+  try {
+    tensor = tvm::ffi::Tensor::FromEnvAlloc(
+        TVMFFIEnvTensorAlloc, tvm::ffi::ShapeView(request.shape.data(), request.shape.size()),
+        request.dtype, DLDevice{kDLCPU, 0});
+  } catch (const tvm::ffi::Error& error) {
+    if (model.verdict == ModelScratch::kServed) {
+      Violation(call, DescribeRequest(request) + " of " + std::to_string(model.bytes) +
+                          " bytes was refused: " + error.message());
+    } else if (error.kind() != "ValueError" ||
+               error.message().find("invalid scratch tensor: ") == std::string::npos ||
+               error.message().find(model.message) == std::string::npos) {
+      Violation(call, DescribeRequest(request) + " was refused with " + error.kind() + ": " +
+                          error.message() + "; expected a ValueError containing \"" +
+                          model.message + "\"");
+    }
+    return;
+  }
+  if (model.verdict != ModelScratch::kServed) {
+    Violation(call,
+              DescribeRequest(request) + " was served; the model refuses it: " + model.message);
+    return;
+  }
+  const DLTensor* served = tensor.GetDLTensorPtr();
+  bool same = served->ndim == static_cast<int>(request.shape.size()) &&
+              served->dtype.code == request.dtype.code &&
+              served->dtype.bits == request.dtype.bits &&
+              served->dtype.lanes == request.dtype.lanes;
+  for (int i = 0; same && i < served->ndim; ++i) same = served->shape[i] == request.shape[i];
+  if (!same) Violation(call, DescribeRequest(request) + " was served with another dtype or shape");
+  hold(std::move(tensor), static_cast<size_t>(model.bytes));
+}
+
 void OnCall(tvm::ffi::PackedArgs args, tvm::ffi::Any* ret) {
   Call& call = *current;
   ++call.calls;
@@ -167,20 +218,29 @@ void OnCall(tvm::ffi::PackedArgs args, tvm::ffi::Any* ret) {
     ++result;
   }
   // Scratch memory the bridge serves: each tensor filled, then checked once all are allocated,
-  // so that overlapping blocks show; all released by the bridge's accounting at the call's end.
-  std::vector<tvm::ffi::Tensor> scratch;
-  for (size_t i = 0; i < call.scratch_tensors; ++i) {
-    const int64_t bytes = static_cast<int64_t>(call.scratch_bytes + 37 * i);
-    scratch.push_back(tvm::ffi::Tensor::FromEnvAlloc(
-        TVMFFIEnvTensorAlloc, {bytes}, DLDataType{kDLUInt, 8, 1}, DLDevice{kDLCPU, 0}));
-    if (reinterpret_cast<uintptr_t>(scratch.back().data_ptr()) % kCpuScratchAlignment != 0) {
+  // so that overlapping blocks (or blocks shorter than promised) show; all released by the
+  // bridge's accounting at the call's end.
+  std::vector<std::pair<tvm::ffi::Tensor, size_t>> scratch;
+  auto hold = [&](tvm::ffi::Tensor tensor, size_t bytes) {
+    if (reinterpret_cast<uintptr_t>(tensor.data_ptr()) % kCpuScratchAlignment != 0) {
       Violation(call, "a scratch tensor is not aligned");
     }
-    std::memset(scratch.back().data_ptr(), static_cast<int>(i + 1), static_cast<size_t>(bytes));
+    std::memset(tensor.data_ptr(), static_cast<int>(scratch.size() + 1), bytes);
+    scratch.emplace_back(std::move(tensor), bytes);
+  };
+  for (size_t i = 0; i < call.scratch_tensors; ++i) {
+    const int64_t bytes = static_cast<int64_t>(call.scratch_bytes + 37 * i);
+    hold(tvm::ffi::Tensor::FromEnvAlloc(TVMFFIEnvTensorAlloc, {bytes}, DLDataType{kDLUInt, 8, 1},
+                                        DLDevice{kDLCPU, 0}),
+         static_cast<size_t>(bytes));
+  }
+  if (call.scratch_requests != nullptr) {
+    for (const ScratchRequest& request : *call.scratch_requests)
+      CheckScratchRequest(call, request, hold);
   }
   for (size_t i = 0; i < scratch.size(); ++i) {
-    const auto* data = static_cast<const uint8_t*>(scratch[i].data_ptr());
-    for (int64_t b = 0; b < scratch[i].size(0); ++b) {
+    const auto* data = static_cast<const uint8_t*>(scratch[i].first.data_ptr());
+    for (size_t b = 0; b < scratch[i].second; ++b) {
       if (data[b] != static_cast<uint8_t>(i + 1)) {
         Violation(call, "scratch tensors overlap");
         break;

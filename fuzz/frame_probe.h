@@ -46,6 +46,8 @@ struct Call {
   size_t scratch_tensors = 0;
   /*! \brief Bytes of the first scratch tensor; each next one is 37 bytes larger. */
   size_t scratch_bytes = 0;
+  /*! \brief Then these, each checked against the model: served with its bytes, or refused. */
+  const std::vector<ScratchRequest>* scratch_requests = nullptr;
   int calls = 0;
   std::string violation;
   tvm::ffi::Any kept;

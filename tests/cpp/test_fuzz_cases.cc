@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "frame_case.h"
+#include "frame_input.h"
+#include "frame_model.h"
 #include "spec_case.h"
 
 namespace jax_tvm_ffi {
@@ -126,6 +128,69 @@ TEST(FuzzCasesTest, RandomFramesReachEveryOutcome) {
         FrameOutcome::kTensorKept, FrameOutcome::kValueReturned, FrameOutcome::kSucceeded}) {
     EXPECT_GT(outcomes[outcome], 0)
         << "no generated case came to outcome " << static_cast<int>(outcome);
+  }
+}
+
+// Whether unchecked 64-bit arithmetic (elements * bits, wrapping) would have served a request
+// that is truly too large: the heap corruption of issue 17.
+bool WrapsToAServedSize(const fuzz::ScratchRequest& request) {
+  uint64_t elements = 1;
+  for (int64_t dim : request.shape) elements *= static_cast<uint64_t>(dim);
+  const uint64_t bits = elements * request.dtype.bits * request.dtype.lanes;
+  return request.model.verdict == fuzz::ModelScratch::kTooLarge &&
+         (bits + 7) / 8 <= fuzz::kModelMaxScratchBytes;
+}
+
+TEST(FuzzCasesTest, RandomFramesReachEveryScratchVerdict) {
+  std::mt19937 random(7654321);
+  std::map<std::string, int> reached;
+  for (int i = 0; i < 4000; ++i) {
+    std::vector<uint8_t> bytes(random() % 512);
+    for (uint8_t& byte : bytes) byte = static_cast<uint8_t>(random());
+    FrameOutcome outcome;
+    ASSERT_EQ(RunFrame(bytes, &outcome), "") << "case " << i;
+    if (outcome != FrameOutcome::kSucceeded && outcome != FrameOutcome::kFunctionThrew) continue;
+    for (const fuzz::ScratchRequest& request :
+         fuzz::ReadFrameInput(bytes.data(), bytes.size()).scratch) {
+      const fuzz::ModelScratch& model = request.model;
+      const bool sub_byte = request.dtype.bits < 8 && request.dtype.bits > 0;
+      if (model.verdict == fuzz::ModelScratch::kServed) {
+        ++reached[model.bytes == 0 ? "served empty" : "served"];
+        if (sub_byte && model.bytes > 0) ++reached["served sub-byte"];
+        for (int64_t dim : request.shape) {
+          if (model.bytes == 0 && dim > (int64_t{1} << 40)) ++reached["empty with a huge dim"];
+        }
+      } else {
+        ++reached[model.verdict == fuzz::ModelScratch::kTooLarge ? "too large" : "invalid"];
+        if (sub_byte && model.verdict == fuzz::ModelScratch::kTooLarge) {
+          ++reached["sub-byte too large"];
+        }
+        if (WrapsToAServedSize(request)) ++reached["wraps around 2^64"];
+        if (model.verdict == fuzz::ModelScratch::kTooLarge &&
+            model.true_bytes <= 4 * fuzz::kModelMaxScratchBytes) {
+          ++reached["just past the limit"];
+        }
+      }
+    }
+  }
+  for (const char* verdict :
+       {"served", "served empty", "served sub-byte", "empty with a huge dim", "too large",
+        "invalid", "sub-byte too large", "wraps around 2^64", "just past the limit"}) {
+    EXPECT_GT(reached[verdict], 0) << "no generated call made a request that is " << verdict;
+  }
+}
+
+TEST(FuzzCasesTest, ScratchModelOfTheIssueCases) {
+  fuzz::ModelScratch bytes = fuzz::ModelScratchRequest({kDLUInt, 8, 1}, {(int64_t{1} << 61) + 64});
+  EXPECT_EQ(bytes.verdict, fuzz::ModelScratch::kTooLarge);
+  EXPECT_EQ(bytes.message, "is too large: 2305843009213694016 elements, 2305843009213694016 bytes");
+  fuzz::ModelScratch floats =
+      fuzz::ModelScratchRequest({kDLFloat, 32, 1}, {int64_t{1} << 20, (int64_t{1} << 39) + 16});
+  EXPECT_EQ(floats.verdict, fuzz::ModelScratch::kTooLarge);
+  for (uint8_t bits : {1, 2}) {
+    fuzz::ModelScratch small = fuzz::ModelScratchRequest({kDLInt, bits, 1}, {16});
+    EXPECT_EQ(small.verdict, fuzz::ModelScratch::kServed);
+    EXPECT_EQ(small.bytes, 2u * bits);
   }
 }
 
