@@ -39,6 +39,7 @@ namespace {
 //   (A) loads current, adds 1 to that slot's state, (B) loads current again and uses the slot
 //   only if it is still current; otherwise it takes the 1 back and starts over with the new one.
 //   When it is done it takes the 1 back; if that leaves kRetired and no calls, it reclaims.
+//   (A "1" is kCall: the count lives above the kRetired bit.)
 // A re-registration (Register), under the registry mutex:
 //   (C) stores the new slot in current, marks the old slot retired (kRetired in state, kRetired
 //   status), then reclaims it.
@@ -59,18 +60,19 @@ namespace {
 // case its binding is a complete new registration published by C's release store.
 //
 // Why the function is released at all: once kRetired is set, the count can reach 0 only through
-// a call's take-back that sees exactly kRetired | 1, and that call reclaims; if the count was
+// a call's take-back that sees exactly kRetired | kCall, and that call reclaims; if the count was
 // already 0 at C, Register reclaims. Reclaim re-checks the count under the mutex, so a reclaim
 // that finds calls still running (they arrived after the take-back that triggered it) does
 // nothing: the last of those calls reclaims in turn.
 //
 // Cost per call: two locked instructions (the add and the take-back) and one more load; see
 // README "Robustness" for the instruction counts.
-constexpr uint64_t kRetired = uint64_t{1} << 63;
+constexpr uint64_t kRetired = 1;
+constexpr uint64_t kCall = 2;
 
 struct Slot {
   enum class Status { kCurrent, kRetired, kFree };
-  // Calls that may be using this slot (the low bits), plus kRetired while it is not current.
+  // kCall times the calls that may be using this slot, plus kRetired while it is not current.
   std::atomic<uint64_t> state{0};
   // Guarded by the registry mutex; calls read the binding only after B.
   Status status = Status::kCurrent;
@@ -147,7 +149,7 @@ class Registry {
   tvm::ffi::Function Reclaim(Target& target, Slot* slot) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (slot->status != Slot::Status::kRetired) return tvm::ffi::Function(nullptr);
-    if ((slot->state.load(std::memory_order_seq_cst) & ~kRetired) != 0) {
+    if (slot->state.load(std::memory_order_seq_cst) != kRetired) {
       return tvm::ffi::Function(nullptr);  // a call still runs; the last one out reclaims
     }
     tvm::ffi::Function function = std::move(slot->binding->function);
@@ -208,25 +210,40 @@ class Registry {
   std::map<std::pair<Platform, std::string>, std::unique_ptr<Target>> targets_;
 };
 
-// Gives back a call's count on `slot`; the last call out of a retired slot reclaims it.
-void LeaveSlot(Target& target, Slot* slot) {
-  if (JAX_TVM_FFI_UNLIKELY(slot->state.fetch_sub(1, std::memory_order_seq_cst) == (kRetired | 1))) {
-    // On an XLA thread, perhaps while the interpreter exits: see ReleaseOffPythonThread.
-    tvm::ffi::Function released = Registry::Global().Reclaim(target, slot);
-    if (released != nullptr) ReleaseOffPythonThread(std::move(released));
+// The last call out of a retired slot reclaims it, on the call's thread, perhaps while the
+// interpreter exits: see ReleaseOffPythonThread.
+[[gnu::noinline, gnu::cold]] void ReclaimAfterLastCall(Target& target, Slot* slot) {
+  tvm::ffi::Function released = Registry::Global().Reclaim(target, slot);
+  if (released != nullptr) ReleaseOffPythonThread(std::move(released));
+}
+
+// Gives back a call's count on `slot`.
+inline void LeaveSlot(Target& target, Slot* slot) {
+  if (JAX_TVM_FFI_UNLIKELY(slot->state.fetch_sub(kCall, std::memory_order_seq_cst) ==
+                           (kRetired | kCall))) {
+    ReclaimAfterLastCall(target, slot);
+  }
+}
+
+// Step B failed: the slot was replaced after step A loaded it. Returns the current slot instead.
+[[gnu::noinline]] Slot* EnterReplaced(Target& target, Slot* slot) {
+  for (;;) {
+    Slot* now = target.current.load(std::memory_order_seq_cst);
+    LeaveSlot(target, slot);
+    slot = now;
+    slot->state.fetch_add(kCall, std::memory_order_seq_cst);
+    if (target.current.load(std::memory_order_seq_cst) == slot) return slot;
   }
 }
 
 // Steps A and B above. Returns the slot the call may use, its count raised.
 inline Slot* EnterCurrent(Target& target) {
   Slot* slot = target.current.load(std::memory_order_acquire);
-  for (;;) {
-    slot->state.fetch_add(1, std::memory_order_seq_cst);
-    Slot* now = target.current.load(std::memory_order_seq_cst);
-    if (!JAX_TVM_FFI_UNLIKELY(now != slot)) return slot;
-    LeaveSlot(target, slot);
-    slot = now;
+  slot->state.fetch_add(kCall, std::memory_order_seq_cst);
+  if (JAX_TVM_FFI_UNLIKELY(target.current.load(std::memory_order_seq_cst) != slot)) {
+    return EnterReplaced(target, slot);
   }
+  return slot;
 }
 
 XLA_FFI_Error* DispatchToTarget(XLA_FFI_CallFrame* frame, void* context) {

@@ -17,6 +17,12 @@ before, so the script itself holds at most one).
     python tests/memory_soak.py --calls 1000000     # the full run, by hand
     python tests/memory_soak.py --calls 100000 --json   # what tests/test_memory.py runs
 
+With ``--reregistrations N`` it soaks re-registration instead: 50 re-registrations of Python
+callbacks that each hold a 10 MB model (every one called once), then ``N`` re-registrations of a
+C++ kernel, and reports how resident memory changed over the 50 (``models_growth_mb``) and from
+re-registration 10,000 to the last (``growth_mb``). A registry that kept replaced functions would
+grow by 500 MB over the models.
+
 Prints the figures; with ``--json``, one JSON line. Exits 1 if memory grew ``--limit-mb`` or more.
 """
 
@@ -176,20 +182,81 @@ def soak(calls: int, iterations_per_loop: int) -> dict[str, Any]:
     }
 
 
+MODELS = 50
+MODEL_BYTES = 10 * 2**20
+# The allocator may keep a freed model or two for reuse; keeping every one would be 500 MB.
+MODELS_LIMIT_MB = 30.0
+
+
+def holding(model: np.ndarray) -> Any:
+    """A callback that holds ``model`` (as a model's weights would be) and computes y = x + 1."""
+
+    def add_one(x: Any, y: Any) -> None:
+        np.from_dlpack(y)[...] = np.from_dlpack(x) + 1 + model[:1] * 0
+
+    return add_one
+
+
+def reregistration_soak(count: int) -> dict[str, Any]:
+    kernels = tvm_ffi.cpp.load_inline(
+        name="jax_tvm_ffi_test_kernels",
+        cpp_sources=(Path(__file__).parent / "data" / "test_kernels.cc").read_text(),
+        functions=KERNEL_FUNCTIONS,
+    )
+    register = jax_tvm_ffi.register_ffi_target
+    x = jnp.arange(N, dtype=jnp.float32)
+    started = time.perf_counter()
+    models_baseline = 0
+    for i in range(MODELS):
+        register("soak.model", holding(np.full(MODEL_BYTES // 8, i, np.float64)))
+        if not np.array_equal(np.asarray(call("soak.model", x)), np.asarray(x) + 1):
+            raise AssertionError("a re-registered callback computed a wrong result")
+        if i == 0:
+            models_baseline = resident_bytes()
+    models_final = resident_bytes()
+    baseline = 0
+    for i in range(count):
+        register("soak.reregistered", kernels.times_two_f32 if i % 2 else kernels.add_one_f32)
+        if i + 1 == BASELINE_CALLS:
+            baseline = resident_bytes()
+    final = resident_bytes()
+    expected = np.asarray(x) * 2 if count % 2 == 0 else np.asarray(x) + 1
+    if not np.array_equal(np.asarray(call("soak.reregistered", x)), expected):
+        raise AssertionError("the last registration is not the one that runs")
+    return {
+        "reregistrations": count,
+        "seconds": round(time.perf_counter() - started, 1),
+        "models": MODELS,
+        "models_growth_mb": round((models_final - models_baseline) / 2**20, 3),
+        "rss_at_10k_mb": round(baseline / 2**20, 2),
+        "rss_final_mb": round(final / 2**20, 2),
+        "growth_mb": round((final - baseline) / 2**20, 3),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--iterations-per-loop", type=int, default=2_000)
     parser.add_argument("--limit-mb", type=float, default=2.0)
     parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument(
+        "--reregistrations", type=int, default=0, help="soak re-registration instead of calls"
+    )
     args = parser.parse_args()
-    result = soak(args.calls, args.iterations_per_loop)
+    if args.reregistrations:
+        result = reregistration_soak(args.reregistrations)
+    else:
+        result = soak(args.calls, args.iterations_per_loop)
     if args.json:
         print(json.dumps(result))
     else:
         for key, value in result.items():
             print(f"{key:>16}: {value}")
-    return 0 if result["growth_mb"] < args.limit_mb else 1
+    grew = (
+        result["growth_mb"] >= args.limit_mb or result.get("models_growth_mb", 0) >= MODELS_LIMIT_MB
+    )
+    return 1 if grew else 0
 
 
 if __name__ == "__main__":

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import tvm_ffi
+from subprocess_util import assert_exited, run_python
 
 import jax_tvm_ffi
 
@@ -56,6 +60,102 @@ def test_repeated_reregistration_uses_no_new_capacity(
         jax_tvm_ffi.register_ffi_target(name, function)
     assert jax_tvm_ffi.registered_count() == count
     np.testing.assert_array_equal(call_unary(name, X), X * 2)
+
+
+class Model:
+    """What a callback captures (a model's weights, say); weak references show when it is freed."""
+
+
+def holding(model: Model) -> Callable[[Any, Any], None]:
+    """A callback that holds ``model`` and computes y = x + 1."""
+
+    def add_one(x: Any, y: Any) -> None:
+        assert model is not None
+        np.from_dlpack(y)[...] = np.from_dlpack(x) + 1
+
+    return add_one
+
+
+def test_reregistration_frees_what_the_previous_callback_held(
+    kernels: tvm_ffi.Module, unique_name: Callable[[str], str]
+) -> None:
+    name = unique_name("frees")
+    model = Model()
+    freed = weakref.ref(model)
+    jax_tvm_ffi.register_ffi_target(name, holding(model))
+    del model
+    np.testing.assert_array_equal(call_unary(name, X), X + 1)
+    gc.collect()
+    assert freed() is not None, "the registered callback was freed while registered"
+
+    jax_tvm_ffi.register_ffi_target(name, kernels.times_two_f32)
+    gc.collect()
+
+    assert freed() is None, "re-registration kept the previous callback alive"
+    np.testing.assert_array_equal(call_unary(name, X), X * 2)
+
+
+def test_renamed_ffi_function_frees_the_previous_callback(
+    unique_name: Callable[[str], str],
+) -> None:
+    # A notebook cell that defines a callback and its ffi_function under a fixed name, run twice.
+    name = unique_name("cell")
+    shape = jax.ShapeDtypeStruct(X.shape, X.dtype)
+    model = Model()
+    freed = weakref.ref(model)
+    f = jax_tvm_ffi.ffi_function(holding(model), shape, name=name)
+    del model
+    np.testing.assert_array_equal(f(X), X + 1)
+
+    f = jax_tvm_ffi.ffi_function(holding(Model()), shape, name=name)
+    np.testing.assert_array_equal(f(X), X + 1)
+    gc.collect()
+
+    assert freed() is None, "re-registering the name kept the previous callback alive"
+
+
+def test_previous_callback_lives_until_its_running_call_returns() -> None:
+    # A call of the old callback is running (blocked on an event) while another thread
+    # re-registers the target: the old callback must stay alive until that call returns, then be
+    # freed. In a subprocess: freeing it too early could crash the interpreter.
+    result = run_python(
+        """
+        import gc, weakref
+        class Model:
+            pass
+        entered, leave = threading.Event(), threading.Event()
+        def holding(model):
+            def blocking(x, y):
+                assert model is not None
+                entered.set()
+                assert leave.wait(60), "the test never let the call return"
+                np.from_dlpack(y)[...] = np.from_dlpack(x) + 1
+            return blocking
+        model = Model()
+        freed = weakref.ref(model)
+        jax_tvm_ffi.register_ffi_target("race.swap", holding(model))
+        del model
+        out = {}
+        caller = threading.Thread(target=lambda: out.update(y=np.asarray(ffi("race.swap"))))
+        caller.start()
+        assert entered.wait(60), "the call never started"
+        jax_tvm_ffi.register_ffi_target("race.swap", kernels.times_two_f32)
+        gc.collect()
+        print("alive during the call:", freed() is not None)
+        leave.set()
+        caller.join(60)
+        gc.collect()
+        print("old call returned:", out["y"].tolist())
+        print("freed after the call:", freed() is None)
+        # (XLA's CPU client runs one computation at a time: new calls wait for the old one.)
+        print("new calls use:", np.asarray(ffi("race.swap")).tolist())
+        """
+    )
+    assert_exited(result)
+    assert "alive during the call: True" in result.stdout, result.stdout
+    assert "new calls use: [2.0, 4.0, 6.0]" in result.stdout, result.stdout
+    assert "old call returned: [2.0, 3.0, 4.0]" in result.stdout, result.stdout
+    assert "freed after the call: True" in result.stdout, result.stdout
 
 
 def test_reregistration_reaches_already_compiled_executables(

@@ -63,10 +63,15 @@ struct TargetOptions {
  * Each (name, platform) pair owns one handler for the life of the process. Registering a pair
  * again replaces the function, spec and options in place and returns the same handler, so
  * re-registering it with XLA is accepted; calls already running finish with the old function.
- * There is no limit on the number of targets other than memory. Thread-safe.
+ * The old function (and all it captures) is released as soon as no call can still be running
+ * it: by this call when none runs, else by the last running call as it returns, on that call's
+ * thread (such a release is counted in PythonCallsInFlight(), and skipped, keeping the function,
+ * once BlockPythonCalls() has been called). Memory stays flat however often a pair is
+ * re-registered. There is no limit on the number of targets other than memory. Thread-safe.
  *
  * \param name The target name, as given to jax.ffi.ffi_call. Must not be empty.
- * \param function The function to call; the registry keeps it alive.
+ * \param function The function to call; the registry keeps it alive while it is registered or
+ *        running.
  * \param spec What the function receives, in order.
  * \param options Platform and flags.
  * \return The handler: pass it to XLA's handler registration for XlaPlatformName(platform).
