@@ -70,10 +70,15 @@ namespace {
 constexpr uint64_t kRetired = 1;
 constexpr uint64_t kCall = 2;
 
+struct Target;
+
 struct Slot {
   enum class Status { kCurrent, kRetired, kFree };
+  explicit Slot(Target* target) : target(target) {}
   // kCall times the calls that may be using this slot, plus kRetired while it is not current.
   std::atomic<uint64_t> state{0};
+  // The target the slot belongs to, for the reclaim on the way out of a call.
+  Target* const target;
   // Guarded by the registry mutex; calls read the binding only after B.
   Status status = Status::kCurrent;
   std::optional<Binding> binding;
@@ -190,7 +195,7 @@ class Registry {
   Registry() : entry_points_(&DispatchToTarget) {}
 
   static Slot* NewSlot(Target& target) {
-    target.slots.push_back(std::make_unique<Slot>());
+    target.slots.push_back(std::make_unique<Slot>(&target));
     return target.slots.back().get();
   }
 
@@ -212,45 +217,40 @@ class Registry {
 
 // The last call out of a retired slot reclaims it, on the call's thread, perhaps while the
 // interpreter exits: see ReleaseOffPythonThread.
-[[gnu::noinline, gnu::cold]] void ReclaimAfterLastCall(Target& target, Slot* slot) {
-  tvm::ffi::Function released = Registry::Global().Reclaim(target, slot);
+[[gnu::noinline, gnu::cold]] void ReclaimAfterLastCall(Slot* slot) {
+  tvm::ffi::Function released = Registry::Global().Reclaim(*slot->target, slot);
   if (released != nullptr) ReleaseOffPythonThread(std::move(released));
 }
 
 // Gives back a call's count on `slot`.
-inline void LeaveSlot(Target& target, Slot* slot) {
+inline void LeaveSlot(Slot* slot) {
   if (JAX_TVM_FFI_UNLIKELY(slot->state.fetch_sub(kCall, std::memory_order_seq_cst) ==
                            (kRetired | kCall))) {
-    ReclaimAfterLastCall(target, slot);
+    ReclaimAfterLastCall(slot);
   }
 }
 
-// Step B failed: the slot was replaced after step A loaded it. Returns the current slot instead.
-[[gnu::noinline]] Slot* EnterReplaced(Target& target, Slot* slot) {
-  for (;;) {
-    Slot* now = target.current.load(std::memory_order_seq_cst);
-    LeaveSlot(target, slot);
-    slot = now;
-    slot->state.fetch_add(kCall, std::memory_order_seq_cst);
-    if (target.current.load(std::memory_order_seq_cst) == slot) return slot;
-  }
+XLA_FFI_Error* DispatchToTarget(XLA_FFI_CallFrame* frame, void* context);
+
+// Step B failed: `slot` was replaced after step A loaded it. Gives its count back and starts
+// the call over with the current slot.
+[[gnu::noinline]] XLA_FFI_Error* DispatchReplaced(Slot* slot, XLA_FFI_CallFrame* frame,
+                                                  void* context) {
+  LeaveSlot(slot);
+  return DispatchToTarget(frame, context);
 }
 
-// Steps A and B above. Returns the slot the call may use, its count raised.
-inline Slot* EnterCurrent(Target& target) {
+// Steps A and B, the call, and the count given back (see the top of this file). Only `slot` is
+// live across the call, which keeps the instructions added to each call few.
+XLA_FFI_Error* DispatchToTarget(XLA_FFI_CallFrame* frame, void* context) {
+  Target& target = *static_cast<Target*>(context);
   Slot* slot = target.current.load(std::memory_order_acquire);
   slot->state.fetch_add(kCall, std::memory_order_seq_cst);
   if (JAX_TVM_FFI_UNLIKELY(target.current.load(std::memory_order_seq_cst) != slot)) {
-    return EnterReplaced(target, slot);
+    return DispatchReplaced(slot, frame, context);
   }
-  return slot;
-}
-
-XLA_FFI_Error* DispatchToTarget(XLA_FFI_CallFrame* frame, void* context) {
-  Target& target = *static_cast<Target*>(context);
-  Slot* slot = EnterCurrent(target);
   XLA_FFI_Error* error = HandleCall(*slot->binding, frame);
-  LeaveSlot(target, slot);
+  LeaveSlot(slot);
   return error;
 }
 
