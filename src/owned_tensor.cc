@@ -4,6 +4,7 @@
  */
 #include "owned_tensor.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -15,12 +16,33 @@ constexpr size_t kAlignment = 64;
 
 bool IsHostMemory(const DLTensor& view) { return view.device.device_type == kDLCPU; }
 
-// Backs a tensor with a private, aligned heap buffer.
+// The bytes of a view's data, rounded up to kAlignment; false when they pass 2^64. The element
+// count fits int64 (the view's strides were checked), but tvm::ffi::GetDataSize multiplies it by
+// the bits unchecked: f64[2^61] would wrap to 0 bytes and the function would write past a
+// 64-byte copy. Only a frame claiming more memory than exists gets there.
+bool CopyBytes(const DLTensor& view, size_t* bytes) {
+  uint64_t elements = 1;
+  for (int32_t i = 0; i < view.ndim; ++i) {
+    if (__builtin_mul_overflow(elements, static_cast<uint64_t>(view.shape[i]), &elements)) {
+      return false;
+    }
+  }
+  uint64_t bits = 0;
+  if (__builtin_mul_overflow(elements, uint64_t{view.dtype.bits} * view.dtype.lanes, &bits)) {
+    return false;
+  }
+  const uint64_t exact = bits / 8 + (bits % 8 != 0 ? 1 : 0);
+  uint64_t rounded = 0;
+  if (__builtin_add_overflow(exact, kAlignment - 1, &rounded)) return false;
+  *bytes = static_cast<size_t>(rounded / kAlignment * kAlignment);
+  return true;
+}
+
+// Backs a tensor with a private, aligned heap buffer of `bytes` (from CopyBytes).
 struct PrivateHostAlloc {
+  size_t bytes;
   void AllocData(DLTensor* tensor) {
-    size_t bytes = tvm::ffi::GetDataSize(*tensor);
-    size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-    tensor->data = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
+    tensor->data = std::aligned_alloc(kAlignment, bytes == 0 ? kAlignment : bytes);
   }
   void FreeData(DLTensor* tensor) { std::free(tensor->data); }
 };
@@ -67,8 +89,14 @@ Status OwnedTensors::Create(DLTensor* views, size_t num_args, size_t num_tensors
   for (size_t i = 0; i < num_tensors; ++i) {
     const DLTensor& view = views[i];
     if (IsHostMemory(view)) {
-      tensors_.push_back(
-          tvm::ffi::Tensor::FromNDAlloc(PrivateHostAlloc(), Shape(view), view.dtype, view.device));
+      size_t bytes = 0;
+      if (!CopyBytes(view, &bytes)) {
+        return Status::InvalidArgument(Describe(i, num_args) +
+                                       " holds more than 2^64 bytes; no private copy of it can "
+                                       "be made");
+      }
+      tensors_.push_back(tvm::ffi::Tensor::FromNDAlloc(PrivateHostAlloc{bytes}, Shape(view),
+                                                       view.dtype, view.device));
       if (tensors_.back().data_ptr() == nullptr) {
         return Status::Error(
             XLA_FFI_Error_Code_RESOURCE_EXHAUSTED,

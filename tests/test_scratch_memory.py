@@ -15,6 +15,7 @@ import pytest
 import tvm_ffi
 
 import jax_tvm_ffi
+from subprocess_util import assert_exited, run_python
 
 SOURCE = Path(__file__).parent / "data" / "scratch_kernels.cc"
 FUNCTIONS = [
@@ -23,7 +24,20 @@ FUNCTIONS = [
     "copy_through_scratch",
     "keep_scratch",
     "scratch_on_cuda",
+    "huge_scratch",
+    "sub_byte_scratch",
+    "call_in_allocator_scope",
+    "allocate_outside_calls",
 ]
+
+# Loads the scratch kernels in a subprocess (from the build cache the module fixture filled).
+SUBPROCESS_KERNELS = f"""
+scratch = tvm_ffi.cpp.load_inline(
+    name="jax_tvm_ffi_test_scratch_kernels",
+    cpp_sources=Path({str(SOURCE)!r}).read_text(),
+    functions={FUNCTIONS!r},
+)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +207,72 @@ def test_concurrent_calls_from_many_threads(target: Callable[..., str]) -> None:
     usage = jax_tvm_ffi.scratch_usage(name)
     assert usage.total_allocations == 2 * 8 * 200
     assert usage.outstanding_allocations == 0
+
+
+def test_request_whose_size_once_wrapped_fails_cleanly(scratch_kernels: tvm_ffi.Module) -> None:
+    # 2^61 + 64 bytes: times 8 bits it wraps around 2^64, and 64 bytes were once served; the
+    # kernel then wrote 16 MiB into them. In a subprocess, since that corrupted the heap.
+    result = run_python(
+        SUBPROCESS_KERNELS
+        + """
+jax_tvm_ffi.register_ffi_target("huge", scratch.huge_scratch)
+try:
+    jax.block_until_ready(ffi("huge"))
+except Exception as error:
+    print("ERROR:", error)
+print("USAGE:", tuple(jax_tvm_ffi.scratch_usage("huge")))
+"""
+    )
+    assert_exited(result)
+    assert (
+        "invalid scratch tensor: uint8[2305843009213694016] is too large: "
+        "2305843009213694016 elements, 2305843009213694016 bytes; scratch tensors are at most "
+        "2^48 bytes" in result.stdout
+    ), result.stdout + result.stderr
+    assert "jax_tvm_ffi target 'huge'" in result.stdout
+    assert "USAGE: (0, 0, 0, 0, 0)" in result.stdout
+
+
+def test_one_and_two_bit_tensors_are_served(target: Callable[..., str]) -> None:
+    name = target("sub_byte_scratch")
+    np.testing.assert_array_equal(call(name, np.zeros(3, np.float32)), [16, 16, 16])
+    usage = jax_tvm_ffi.scratch_usage(name)
+    assert usage.last_call_allocations == 3
+    assert usage.last_call_peak_bytes == 4  # 2, 4 and 4 bytes, one at a time.
+
+
+def test_first_call_inside_an_allocator_scope_leaves_scratch_working(
+    scratch_kernels: tvm_ffi.Module,
+) -> None:
+    # The thread's first bridged call runs inside a framework's "set allocator, call, restore"
+    # scope. A fresh process, so that the call really is the first on its thread (XLA:CPU runs
+    # it on the calling thread).
+    result = run_python(
+        SUBPROCESS_KERNELS
+        + """
+jax_tvm_ffi.register_ffi_target("sq", scratch.square_prefix_sum)
+x = np.arange(6, dtype=np.float32)
+fn = jax.jit(lambda v: jax.ffi.ffi_call("sq", jax.ShapeDtypeStruct(v.shape, v.dtype))(v))
+inside = []
+served = scratch.call_in_allocator_scope(lambda: inside.append(np.asarray(fn(x))))
+print("SCOPE SERVED:", served)
+print("INSIDE:", inside[0].tolist())
+for _ in range(3):
+    print("AFTER:", np.asarray(fn(x)).tolist())
+print("USAGE:", tuple(jax_tvm_ffi.scratch_usage("sq")))
+try:
+    scratch.allocate_outside_calls()
+except RuntimeError as error:
+    print("OUTSIDE:", error)
+"""
+    )
+    assert_exited(result)
+    expected = (np.cumsum(np.arange(6.0) ** 2) + np.arange(6.0)).tolist()
+    out = result.stdout
+    # Only the request the scope made itself: the call's two came from the bridge.
+    assert "SCOPE SERVED: 1" in out, out + result.stderr
+    assert f"INSIDE: {expected}" in out
+    assert out.count(f"AFTER: {expected}") == 3, out + result.stderr
+    assert "USAGE: (2, 72, 8, 72, 0)" in out
+    # Outside calls the thread has no allocator, as without the bridge.
+    assert "OUTSIDE: no TVM FFI tensor allocator is installed on this thread" in out

@@ -3,7 +3,9 @@
 #include <tvm/ffi/error.h>
 #include <tvm/ffi/extra/c_env_api.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 namespace {
@@ -80,3 +82,67 @@ void keep_scratch(tvm::ffi::TensorView x, tvm::ffi::TensorView y, bool keep) {
 void scratch_on_cuda(tvm::ffi::TensorView x, tvm::ffi::TensorView y) {
   Temporary(4, kF32, DLDevice{kDLCUDA, 0});
 }
+
+// Asks for 2^61 + 64 bytes of scratch and writes 16 MiB of them (issue 17: the size once wrapped
+// around 2^64 and 64 bytes were served).
+void huge_scratch(tvm::ffi::TensorView x, tvm::ffi::TensorView y) {
+  tvm::ffi::Tensor big = tvm::ffi::Tensor::FromEnvAlloc(
+      TVMFFIEnvTensorAlloc, {(int64_t{1} << 61) + 64}, DLDataType{kDLUInt, 8, 1}, x.device());
+  std::memset(big.data_ptr(), 1, size_t{16} << 20);
+}
+
+// Asks for 16 elements each of int1, int2 and uint2 (issue 17: always refused once), fills the
+// 2, 4 and 4 bytes they take and writes their sizes into y.
+void sub_byte_scratch(tvm::ffi::TensorView x, tvm::ffi::TensorView y) {
+  CheckF32(y, "y");
+  float* out = static_cast<float*>(y.data_ptr());
+  const DLDataType dtypes[] = {{kDLInt, 1, 1}, {kDLInt, 2, 1}, {kDLUInt, 2, 1}};
+  for (int i = 0; i < 3 && i < y.size(0); ++i) {
+    tvm::ffi::Tensor t = Temporary(16, dtypes[i], x.device());
+    std::memset(t.data_ptr(), 0xff, 16 * dtypes[i].bits / 8);
+    out[i] = static_cast<float>(t.size(0));
+  }
+}
+
+namespace {
+
+int scope_allocations = 0;
+
+// A framework's allocator: plain heap tensors, counted.
+int FrameworkAllocator(DLTensor* prototype, DLManagedTensorVersioned** out, void*,
+                       void (*)(void*, const char*, const char*)) {
+  ++scope_allocations;
+  auto* managed = new DLManagedTensorVersioned{};
+  managed->dl_tensor = *prototype;
+  managed->dl_tensor.shape = new int64_t[prototype->ndim > 0 ? prototype->ndim : 1];
+  std::copy(prototype->shape, prototype->shape + prototype->ndim, managed->dl_tensor.shape);
+  managed->dl_tensor.strides = nullptr;
+  managed->dl_tensor.byte_offset = 0;
+  managed->dl_tensor.data = std::malloc(tvm::ffi::GetDataSize(*prototype) + 1);
+  managed->deleter = [](DLManagedTensorVersioned* self) {
+    std::free(self->dl_tensor.data);
+    delete[] self->dl_tensor.shape;
+    delete self;
+  };
+  *out = managed;
+  return 0;
+}
+
+}  // namespace
+
+// Runs fn() inside a "set an allocator, call, restore the previous one" scope, what tvm-ffi's
+// calling convention does with a framework's allocator; returns how many requests the scope's
+// allocator served, one of them made here after fn.
+int64_t call_in_allocator_scope(tvm::ffi::Function fn) {
+  DLPackManagedTensorAllocator previous = nullptr;
+  TVM_FFI_CHECK_SAFE_CALL(
+      TVMFFIEnvSetDLPackManagedTensorAllocator(&FrameworkAllocator, 0, &previous));
+  const int before = scope_allocations;
+  fn();
+  { tvm::ffi::Tensor own = Temporary(4, kF32, DLDevice{kDLCPU, 0}); }
+  TVM_FFI_CHECK_SAFE_CALL(TVMFFIEnvSetDLPackManagedTensorAllocator(previous, 0, nullptr));
+  return scope_allocations - before;
+}
+
+// Allocates a tensor outside any bridged call, from whatever allocator is in effect.
+void allocate_outside_calls() { Temporary(4, kF32, DLDevice{kDLCPU, 0}); }
