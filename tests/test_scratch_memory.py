@@ -13,9 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tvm_ffi
+from subprocess_util import assert_exited, run_python
 
 import jax_tvm_ffi
-from subprocess_util import assert_exited, run_python
 
 SOURCE = Path(__file__).parent / "data" / "scratch_kernels.cc"
 FUNCTIONS = [
