@@ -8,6 +8,11 @@ a Python callback may be called while the interpreter finalizes. Each process mu
 within the timeout, with the exit code Python gives for that ending and no sign of a crash.
 The processes run side by side to keep the suite short.
 
+Python targets are refused only after every atexit handler has run, so handlers registered before
+``import jax_tvm_ffi`` (which atexit runs after ours) can still call them; and exit waits only
+briefly for a callback that is still running (plain JAX does not wait at all; measured by
+``benchmarks/exit_wait.py``), so one that never returns does not hold the process.
+
 Not covered: daemon threads still inside a JAX call when the interpreter finalizes. CPython 3.11
 ends such a thread where it stands, and unwinding it through XLA's C++ frames aborts the process
 with plain JAX code too, no bridged target involved.
