@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import jax
+import jax.experimental
 import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
@@ -147,7 +148,9 @@ def test_nan_attribute_arrives_as_nan(register) -> None:
 
 def test_python_scalars_in_default_32_bit_mode(register) -> None:
     # DESIGN: a Python float may arrive as f32 or f64 depending on the JAX version.
-    with jax.enable_x64(False):
+    # jax.enable_x64 since 0.7 (jax.experimental.enable_x64, removed in 0.12, before).
+    x64 = getattr(jax, "enable_x64", None) or jax.experimental.enable_x64
+    with x64(False):
         got_float = received(register, 0.1)
         got_int = received(register, -7)
     assert type(got_float) is float and got_float in (0.1, float(np.float32(0.1)))

@@ -11,6 +11,7 @@ produced them.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import string
 from collections.abc import Sequence
@@ -90,8 +91,11 @@ def _lowering(ctx: Any, *values: Any, target_name: str) -> Sequence[Any]:
 
 
 # Not cacheable: a cached lowering would see the values through a function call, whose owner is
-# no longer the custom call.
-mlir.register_lowering(_mark_p, _lowering, cacheable=False)
+# no longer the custom call. JAX 0.6 has no lowering cache, and no such parameter.
+if "cacheable" in inspect.signature(mlir.register_lowering).parameters:
+    mlir.register_lowering(_mark_p, _lowering, cacheable=False)
+else:
+    mlir.register_lowering(_mark_p, _lowering)
 
 
 def mark_batch_partitionable(results: Sequence[Any], target_name: str) -> list[Any]:
