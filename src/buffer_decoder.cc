@@ -4,6 +4,7 @@
  */
 #include "buffer_decoder.h"
 
+#include <cstdint>
 #include <string>
 
 #include "jax_tvm_ffi/dtype.h"
@@ -105,7 +106,9 @@ enum class Special { kTake, kSkip, kFail };
     *failure = Unmappable(is_result, index, buffer.dtype);
     return Special::kFail;
   }
-  if (buffer.rank < 0 || (buffer.rank > 0 && buffer.dims == nullptr)) {
+  // DLTensor::ndim is an int32: a larger rank would be cut short (and its slot count, below,
+  // could pass int64).
+  if (buffer.rank < 0 || buffer.rank > INT32_MAX || (buffer.rank > 0 && buffer.dims == nullptr)) {
     *failure = BadRank(is_result, index, buffer.rank);
     return Special::kFail;
   }
@@ -180,16 +183,24 @@ Status BufferDecoder::Decode(const XLA_FFI_Args& args, const XLA_FFI_Rets& rets,
     // Rare: more stride and shape entries than the inline storage holds. The first pass stopped
     // at the overflow, so the values after it are unchecked: count only well-formed buffers and
     // leave the rest to the second pass, which refuses them.
+    // Ranks above INT32_MAX are refused by that pass before they need slots; the sum of the
+    // others is checked all the same (2^31 buffers of rank 2^31 would pass int64).
     int64_t dims = 0;
-    auto count_slots = [&dims](int64_t size, const int32_t* types, void* const* values) {
+    bool too_many = false;
+    auto count_slots = [&](int64_t size, const int32_t* types, void* const* values) {
       for (int64_t i = 0; i < size; ++i) {
         if (types[i] != XLA_FFI_ArgType_BUFFER || values[i] == nullptr) continue;
         const auto& buffer = *static_cast<const XLA_FFI_Buffer*>(values[i]);
-        if (buffer.rank > 0) dims += SlotsFor(buffer);
+        if (buffer.rank > 0 && buffer.rank <= INT32_MAX) {
+          too_many |= __builtin_add_overflow(dims, SlotsFor(buffer), &dims);
+        }
       }
     };
     count_slots(args.size, reinterpret_cast<const int32_t*>(args.types), args.args);
     count_slots(rets.size, reinterpret_cast<const int32_t*>(rets.types), rets.rets);
+    if (too_many) {
+      return Status::InvalidArgument("the call frame's buffers have more than 2^63 dimensions");
+    }
     heap_dims_.reset(new int64_t[dims]);
     next_dims_ = heap_dims_.get();
     dims_end_ = heap_dims_.get() + dims;

@@ -279,6 +279,24 @@ TEST(BufferDecoderTest, NegativeRankFails) {
   EXPECT_THAT(status.message(), HasSubstr("rank -1"));
 }
 
+TEST(BufferDecoderTest, RankBeyondInt32FailsBeforeAnySlotIsCounted) {
+  // DLTensor::ndim is an int32: 2^32 + 1 was once cut to 1 (after reserving 2^32 + 1 slots),
+  // 2^31 to a negative ndim. Neither reads more than dims[0] now.
+  for (int64_t rank : {(int64_t{1} << 32) + 1, int64_t{1} << 31, INT64_MAX}) {
+    for (XLA_FFI_DataType type : {XLA_FFI_DataType_F32, XLA_FFI_DataType_F4E2M1FN}) {
+      float a = 0;
+      CallFrameBuilder builder;
+      builder.AddArg(XLA_FFI_DataType_F32, &a, {1});
+      builder.AddArg(type, &a, {1}).rank = rank;
+      BufferDecoder decoder;
+      Status status = Decode(builder, &decoder);
+      ASSERT_FALSE(status.ok()) << rank;
+      EXPECT_THAT(status.message(),
+                  HasSubstr("argument 1 has an invalid rank " + std::to_string(rank)));
+    }
+  }
+}
+
 TEST(BufferDecoderTest, MissingDimsFail) {
   float a = 0;
   CallFrameBuilder builder;
