@@ -63,12 +63,6 @@ struct ScratchAccess {
   }
 };
 
-// The scratch state of a thread. Trivial, so that reaching it runs no TLS initializer.
-struct ScratchThreadState {
-  // The scope of the call running on this thread, if any.
-  ScratchScope* current_scope;
-};
-
 namespace {
 
 thread_local ScratchThreadState thread_state = {nullptr};
@@ -442,19 +436,10 @@ void ScratchScope::ReleaseDuringCall(ScratchBlock* block) {
   arena_->DropRef();  // Never the last reference: this call holds one.
 }
 
-Status ScratchScope::Finish() {
-  if (state_ != State::kEntered) return Status();
-  state_ = State::kFinished;
-  thread_->current_scope = enclosing_;
-  if (JAX_TVM_FFI_UNLIKELY(restore_allocator_ != nullptr)) {
-    // Cannot fail: the thread's TVM FFI context exists since Enter() used it.
-    TVMFFIEnvSetDLPackManagedTensorAllocator(restore_allocator_, /*write_to_global_context=*/0,
-                                             nullptr);
-  }
-  if (JAX_TVM_FFI_UNLIKELY(arena_ != nullptr)) return FinishAllocations();
-  // Most calls allocate nothing: this is all they pay at the end.
-  binding_.scratch_stats->RecordCall(0, 0);
-  return Status();
+void ScratchScope::RestoreAllocator() {
+  // Cannot fail: the thread's TVM FFI context exists since Enter() used it.
+  TVMFFIEnvSetDLPackManagedTensorAllocator(restore_allocator_, /*write_to_global_context=*/0,
+                                           nullptr);
 }
 
 Status ScratchScope::FinishAllocations() {

@@ -17,13 +17,21 @@
 #include <string>
 
 #include "binding.h"
+#include "predict.h"
 #include "scratch_arena.h"
+#include "scratch_stats.h"
 #include "status.h"
 
 namespace jax_tvm_ffi {
 
 struct ScratchBlock;
-struct ScratchThreadState;
+class ScratchScope;
+
+/*! \brief The scratch state of a thread. Trivial, so that reaching it runs no TLS initializer. */
+struct ScratchThreadState {
+  /*! \brief The scope of the call running on this thread, if any. */
+  ScratchScope* current_scope;
+};
 
 /*!
  * \brief The largest scratch tensor served, in bytes: 2^48, the virtual address space of the
@@ -95,18 +103,30 @@ class ScratchScope {
   Status Enter();
 
   /*!
-   * \brief Ends the scope: gives back every allocation, records the target's usage and restores
-   *        the enclosing scope. Idempotent.
+   * \brief Ends the scope: gives back every allocation, records the target's usage, puts back
+   *        the allocator Enter() replaced and restores the enclosing scope. Idempotent. Inline:
+   *        for most calls it is three stores and two tests.
    * \return A failure when the function kept a scratch tensor past the call, or when XLA refused
    *         to take device memory back.
    */
-  Status Finish();
+  Status Finish() {
+    if (state_ != State::kEntered) return Status();
+    state_ = State::kFinished;
+    thread_->current_scope = enclosing_;
+    if (JAX_TVM_FFI_UNLIKELY(restore_allocator_ != nullptr)) RestoreAllocator();
+    if (JAX_TVM_FFI_UNLIKELY(arena_ != nullptr)) return FinishAllocations();
+    // Most calls allocate nothing: this is all they pay at the end.
+    binding_.scratch_stats->RecordCall(0, 0);
+    return Status();
+  }
 
  private:
   friend struct ScratchAccess;
 
   /*! \brief The end of a call that allocated: kept out of line, off the common path. */
   [[gnu::noinline]] Status FinishAllocations();
+  /*! \brief Puts back the allocator Enter() replaced: out of line, off the common path. */
+  [[gnu::noinline]] void RestoreAllocator();
   bool Allocate(const DLTensor& prototype, DLManagedTensorVersioned** out, AllocError* error);
   void ReleaseDuringCall(ScratchBlock* block);
   bool AcquireArena();
