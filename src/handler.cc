@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -330,8 +331,13 @@ void ReleaseOffPythonThread(tvm::ffi::Function function) {
   PythonCallScope python_call;  // so that the exit handler waits for the release
   // Dropped before the scope ends (the caller destroys the parameter only after the return).
   tvm::ffi::Function released = std::move(function);
-  // Once the interpreter exits, dropping a Python callable would enter it: keep the function.
-  if (python_call.refused()) new tvm::ffi::Function(std::move(released));
+  if (!python_call.refused()) return;
+  // Once the interpreter exits, dropping a Python callable would enter it: keep the function
+  // for the rest of the process (reachable, never destroyed).
+  static std::mutex kept_mutex;
+  static auto* kept = new std::vector<tvm::ffi::Function>();
+  std::lock_guard<std::mutex> lock(kept_mutex);
+  kept->push_back(std::move(released));
 }
 
 XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame) {
