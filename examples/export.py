@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import jax
+import jax.export  # jax 0.6 imports this submodule only when asked to
 import jax.numpy as jnp
 import numpy as np
 import rms_norm

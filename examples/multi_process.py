@@ -17,6 +17,7 @@ out.) Every process must create the same ffi_functions, so the targets exist eve
 """
 
 import argparse
+import inspect
 import os
 import socket
 import subprocess
@@ -42,12 +43,15 @@ def worker(coordinator, num_processes, process_id, local_devices):
     import jax_tvm_ffi
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU cross-process
+    # jax 0.6 has no shutdown_timeout_seconds: pass it only where initialize() takes it.
+    accepted = inspect.signature(jax.distributed.initialize).parameters
+    timeouts = {"shutdown_timeout_seconds": 30} if "shutdown_timeout_seconds" in accepted else {}
     jax.distributed.initialize(
         coordinator_address=coordinator,
         num_processes=num_processes,
         process_id=process_id,
         initialization_timeout=60,
-        shutdown_timeout_seconds=30,
+        **timeouts,
     )
     mesh = jax.make_mesh((jax.device_count(),), ("rows",), axis_types=(jax.sharding.AxisType.Auto,))
     rows = ROWS_PER_DEVICE * jax.device_count()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jax
+import jax.export  # jax 0.6 imports this submodule only when asked to
 import numpy as np
 import pytest
 from ffi_function_support import export_functions, run_worker

@@ -98,9 +98,11 @@ def test_registry_keeps_an_inline_function_alive(register) -> None:
 @pytest.fixture(scope="module")
 def built_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_directory = tmp_path_factory.mktemp("built_library")
+    # cpp_files= is the keyword every supported tvm-ffi accepts: 0.1.8 has no sources= (newer
+    # releases added it and keep cpp_files as its alias).
     path = tvm_ffi.cpp.build(
         name="jax_tvm_ffi_test_built",
-        sources=[str(DATA_DIR / "built_library.cc")],
+        cpp_files=[str(DATA_DIR / "built_library.cc")],
         build_directory=str(build_directory),
     )
     return Path(path)

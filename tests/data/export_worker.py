@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import jax
+import jax.export  # jax 0.6 imports this submodule only when asked to
 import numpy as np
 from ffi_function_support import export_functions, report
 

@@ -8,6 +8,7 @@ bridged kernel per shard and reduce across processes, and reports the results.
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import jax
@@ -23,13 +24,15 @@ EPS = 1e-6
 
 def main(coordinator: str, num_processes: int, process_id: int) -> None:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # jax 0.6 has neither timeout below: pass each only where initialize() takes it.
+    timeouts = {"heartbeat_timeout_seconds": 30, "shutdown_timeout_seconds": 30}
+    accepted = inspect.signature(jax.distributed.initialize).parameters
     jax.distributed.initialize(
         coordinator_address=coordinator,
         num_processes=num_processes,
         process_id=process_id,
         initialization_timeout=60,
-        heartbeat_timeout_seconds=30,
-        shutdown_timeout_seconds=30,
+        **{key: value for key, value in timeouts.items() if key in accepted},
     )
     mod = kernels()
     mesh = jax.make_mesh((jax.device_count(),), ("x",), axis_types=(jax.sharding.AxisType.Auto,))
