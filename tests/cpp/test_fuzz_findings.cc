@@ -13,6 +13,7 @@
 
 #include "fake_xla_api.h"
 #include "jax_tvm_ffi/target.h"
+#include "scratch_allocator.h"
 
 namespace jax_tvm_ffi {
 namespace {
@@ -72,6 +73,28 @@ TEST(FuzzFindingsTest, NonBufferArgumentAfterManyDimensionsIsRefused) {
   EXPECT_THAT(info.message, HasSubstr("argument " + std::to_string(kManyBuffers)));
   EXPECT_THAT(info.message, HasSubstr("not a buffer"));
   EXPECT_EQ(calls, 0);
+}
+
+// The call-frame fuzzer's scratch requests, replayed against the core of 9299fb0 (test_fuzz_cases
+// RandomFramesReachEveryScratchVerdict), found both size findings of issue 17 at once:
+// uint4[16, 2^63 - 2] was served with 0 bytes (its element count, capped at 2^62, times 4 bits
+// wrapped to 0), and uint2[27, 35] (237 bytes) was refused as "larger than 2^62 bytes".
+TEST(FuzzFindingsTest, ScratchSizesNeitherWrapNorRefuseSubByteTypes) {
+  std::vector<int64_t> wrapping = {16, INT64_MAX - 1};
+  std::vector<int64_t> small = {27, 35};
+  DLTensor prototype{};
+  prototype.device = DLDevice{kDLCPU, 0};
+  prototype.ndim = 2;
+  uint64_t bytes = 0;
+  std::string problem;
+  prototype.shape = wrapping.data();
+  prototype.dtype = DLDataType{kDLUInt, 4, 1};
+  EXPECT_FALSE(ScratchTensorBytes(prototype, &bytes, &problem));
+  EXPECT_THAT(problem, HasSubstr("is too large: more than 2^64 elements"));
+  prototype.shape = small.data();
+  prototype.dtype = DLDataType{kDLUInt, 2, 1};
+  ASSERT_TRUE(ScratchTensorBytes(prototype, &bytes, &problem)) << problem;
+  EXPECT_EQ(bytes, 237u);
 }
 
 }  // namespace
