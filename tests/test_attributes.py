@@ -149,7 +149,7 @@ def test_nan_attribute_arrives_as_nan(register) -> None:
 def test_python_scalars_in_default_32_bit_mode(register) -> None:
     # DESIGN: a Python float may arrive as f32 or f64 depending on the JAX version.
     # jax.enable_x64 since 0.7 (jax.experimental.enable_x64, removed in 0.12, before).
-    x64 = getattr(jax, "enable_x64", None) or jax.experimental.enable_x64
+    x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
     with x64(False):
         got_float = received(register, 0.1)
         got_int = received(register, -7)
