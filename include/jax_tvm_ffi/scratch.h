@@ -37,33 +37,33 @@
 
 #include "jax_tvm_ffi/target.h"
 
-    namespace jax_tvm_ffi {
+namespace jax_tvm_ffi {
 
-  /*! \brief The alignment of host scratch tensors, in bytes. */
-  constexpr size_t kCpuScratchAlignment = 64;
-  /*! \brief The alignment requested from XLA for device scratch tensors, in bytes. */
-  constexpr size_t kGpuScratchAlignment = 256;
+/*! \brief The alignment of host scratch tensors, in bytes. */
+constexpr size_t kCpuScratchAlignment = 64;
+/*! \brief The alignment requested from XLA for device scratch tensors, in bytes. */
+constexpr size_t kGpuScratchAlignment = 256;
 
-  /*! \brief Scratch memory a target's function asked for. Bytes are the tensors' sizes. */
-  struct ScratchUsage {
-    /*! \brief Allocations made by the most recent call that finished. */
-    uint64_t last_call_allocations = 0;
-    /*! \brief The most bytes held at once during the most recent call that finished. */
-    uint64_t last_call_peak_bytes = 0;
-    /*! \brief Allocations made by every call so far. */
-    uint64_t total_allocations = 0;
-    /*! \brief The most bytes held at once during any call so far. */
-    uint64_t peak_bytes = 0;
-    /*! \brief Scratch tensors not yet released: non-zero only while a call runs, or when a
-     *         function kept one past its call. */
-    uint64_t outstanding_allocations = 0;
-  };
+/*! \brief Scratch memory a target's function asked for. Bytes are the tensors' sizes. */
+struct ScratchUsage {
+  /*! \brief Allocations made by the most recent call that finished. */
+  uint64_t last_call_allocations = 0;
+  /*! \brief The most bytes held at once during the most recent call that finished. */
+  uint64_t last_call_peak_bytes = 0;
+  /*! \brief Allocations made by every call so far. */
+  uint64_t total_allocations = 0;
+  /*! \brief The most bytes held at once during any call so far. */
+  uint64_t peak_bytes = 0;
+  /*! \brief Scratch tensors not yet released: non-zero only while a call runs, or when a
+   *         function kept one past its call. */
+  uint64_t outstanding_allocations = 0;
+};
 
-  /*!
-   * \brief The scratch usage of a registered target, over every registration of (name, platform).
-   * \throws tvm::ffi::Error (ValueError) when no such target is registered.
-   */
-  ScratchUsage GetScratchUsage(const std::string& name, Platform platform);
+/*!
+ * \brief The scratch usage of a registered target, over every registration of (name, platform).
+ * \throws tvm::ffi::Error (ValueError) when no such target is registered.
+ */
+ScratchUsage GetScratchUsage(const std::string& name, Platform platform);
 
 }  // namespace jax_tvm_ffi
 
