@@ -67,3 +67,4 @@ out=$("$dir/venv/bin/python" examples/run_example.py)
 [ "$out" = "[2. 3. 4.]" ] || { echo "$name: quick start printed '$out'"; exit 1; }
 echo "$name: quick start OK"
 "$dir/venv/bin/python" -m pytest "$@"
+echo "$name: passed in ${SECONDS} s"
