@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import itertools
+import re
 from typing import Any
 
 import jax
@@ -370,3 +371,29 @@ def test_docstring_examples_run() -> None:
             runner.run(test)
         assert runner.failures == 0
         assert runner.tries > 0
+
+
+# jax before 0.9.1 passes a bool array attribute bit-packed ([True, False, True] arrives as
+# [5, 5, 5]); ffi_function refuses it there rather than let the kernel read wrong values.
+def test_bool_array_attribute_is_refused_where_jax_corrupts_it() -> None:
+    received: list[list[int]] = []
+
+    def record(y: tvm_ffi.Tensor, mask: Any) -> None:
+        received.append(list(mask))
+
+    name = fresh("bool_mask")
+    f = jax_tvm_ffi.ffi_function(
+        record, jax.ShapeDtypeStruct((1,), np.float32), name=name, arg_spec=["rets", "attrs.mask"]
+    )
+    mask = np.array([True, False, True])
+    if jax.__version_info__ < (0, 9, 1):
+        expected = rf"'{re.escape(name)}'.*'mask' is a bool array.*np\.uint8"
+        with pytest.raises(TypeError, match=expected):
+            f(mask=mask)
+        with pytest.raises(TypeError, match=r"'mask\.inner' is a bool array"):
+            f(mask={"inner": mask})
+    else:
+        with pytest.raises(jax.errors.JaxRuntimeError, match="attribute"):
+            jax.block_until_ready(f(mask=mask))
+    jax.block_until_ready(f(mask=mask.astype(np.uint8)))
+    assert received[-1] == [1, 0, 1]

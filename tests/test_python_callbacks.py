@@ -196,10 +196,12 @@ def forward_to(function: Any) -> tvm_ffi.Function:
 # Python functions behind a tvm_ffi.Function that registration recognises as Python: they get
 # owned tensors without asking. Each runs in a subprocess, as a borrowed view would crash it.
 RECOGNISED_AS_PYTHON = {
-    "convert_func": "tvm_ffi.convert_func(add_one)",
+    "convert": "tvm_ffi.convert(add_one)",
     "through_a_cpp_container": "tvm_ffi.convert([tvm_ffi.convert(add_one)])[0]",
     "global_function": "tvm_ffi.register_global_func('callbacks.add_one', add_one)",
 }
+if hasattr(tvm_ffi, "convert_func"):  # not in apache-tvm-ffi 0.1.8
+    RECOGNISED_AS_PYTHON["convert_func"] = "tvm_ffi.convert_func(add_one)"
 
 
 def test_python_behind_a_tvm_function_is_recognised(kernels: tvm_ffi.Module) -> None:

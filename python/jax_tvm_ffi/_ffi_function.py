@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import jax
+import numpy as np
 import tvm_ffi
 
 from jax_tvm_ffi._batch_partitioning import mark_batch_partitionable
@@ -128,6 +129,24 @@ def _input_shape(arg: Any) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(aval.shape, aval.dtype)
 
 
+# jax before 0.9.1 lowers a bool array attribute as its bit-packed bytes under the array's own
+# shape, which MLIR reads as one repeated byte: [True, False, True] reaches the kernel as
+# [5, 5, 5]. Newer jax lowers it as i1, which XLA refuses with an error of its own.
+_PACKS_BOOL_ARRAYS = jax.__version_info__ < (0, 9, 1)
+
+
+def _check_no_bool_array(target_name: str, key: str, value: Any) -> None:
+    if isinstance(value, Mapping):
+        for inner_key, inner in value.items():
+            _check_no_bool_array(target_name, f"{key}.{inner_key}", inner)
+    elif _PACKS_BOOL_ARRAYS and isinstance(value, np.ndarray) and value.dtype == np.bool_:
+        raise TypeError(
+            f"ffi_function('{target_name}'): attribute '{key}' is a bool array, which jax "
+            f"{jax.__version__} passes corrupted (bit-packed); pass it as "
+            "value.astype(np.uint8), or use jax >= 0.9.1"
+        )
+
+
 class FfiFunction:
     """A TVM FFI function bound to an XLA FFI target; made by :func:`ffi_function`.
 
@@ -236,6 +255,7 @@ class FfiFunction:
                     "NumPy values: pass them inside the jitted function, or mark them static "
                     f"(jax.jit(f, static_argnames='{key}'))"
                 )
+            _check_no_bool_array(self._target_name, key, value)
         if self._attr_names is None:
             return
         missing = sorted(self._attr_names - attrs.keys())
