@@ -16,11 +16,12 @@ constexpr size_t kAlignment = 64;
 
 bool IsHostMemory(const DLTensor& view) { return view.device.device_type == kDLCPU; }
 
-// The bytes of a view's data, rounded up to kAlignment; false when they pass 2^64. The element
-// count fits int64 (the view's strides were checked), but tvm::ffi::GetDataSize multiplies it by
-// the bits unchecked: f64[2^61] would wrap to 0 bytes and the function would write past a
-// 64-byte copy. Only a frame claiming more memory than exists gets there.
-bool CopyBytes(const DLTensor& view, size_t* bytes) {
+// The exact bytes of a view's data (sub-byte elements packed, as XLA stores them); false when
+// they pass 2^64. Not tvm::ffi::GetDataSize: it multiplies the bits unchecked (f64[2^61] would
+// wrap to 0 bytes, and the function would write past a 64-byte copy), and the copy of it in
+// apache-tvm-ffi 0.1.8's headers counts a 1-bit element as a whole byte, which overran XLA's
+// packed u1 buffers. Only a frame claiming more memory than exists passes 2^64.
+bool DataBytes(const DLTensor& view, size_t* bytes) {
   uint64_t elements = 1;
   for (int32_t i = 0; i < view.ndim; ++i) {
     if (__builtin_mul_overflow(elements, static_cast<uint64_t>(view.shape[i]), &elements)) {
@@ -31,10 +32,18 @@ bool CopyBytes(const DLTensor& view, size_t* bytes) {
   if (__builtin_mul_overflow(elements, uint64_t{view.dtype.bits} * view.dtype.lanes, &bits)) {
     return false;
   }
-  const uint64_t exact = bits / 8 + (bits % 8 != 0 ? 1 : 0);
-  uint64_t rounded = 0;
-  if (__builtin_add_overflow(exact, kAlignment - 1, &rounded)) return false;
-  *bytes = static_cast<size_t>(rounded / kAlignment * kAlignment);
+  *bytes = static_cast<size_t>(bits / 8 + (bits % 8 != 0 ? 1 : 0));
+  return true;
+}
+
+// The bytes of a private copy of a view: its data rounded up to kAlignment.
+bool CopyBytes(const DLTensor& view, size_t* bytes) {
+  size_t exact = 0;
+  size_t rounded = 0;
+  if (!DataBytes(view, &exact) || __builtin_add_overflow(exact, kAlignment - 1, &rounded)) {
+    return false;
+  }
+  *bytes = rounded / kAlignment * kAlignment;
   return true;
 }
 
@@ -102,8 +111,10 @@ Status OwnedTensors::Create(DLTensor* views, size_t num_args, size_t num_tensors
             XLA_FFI_Error_Code_RESOURCE_EXHAUSTED,
             "out of memory copying " + Describe(i, num_args) + " for the function");
       }
-      if (i < num_args || IsArgumentBuffer(views, num_args, view.data)) {
-        std::memcpy(tensors_.back().data_ptr(), view.data, tvm::ffi::GetDataSize(view));
+      size_t data_bytes = 0;
+      if ((i < num_args || IsArgumentBuffer(views, num_args, view.data)) &&
+          DataBytes(view, &data_bytes)) {
+        std::memcpy(tensors_.back().data_ptr(), view.data, data_bytes);
       }
     } else {
       tensors_.push_back(tvm::ffi::Tensor::FromNDAlloc(BorrowedDeviceAlloc{view.data}, Shape(view),
@@ -118,8 +129,9 @@ Status OwnedTensors::Finish(bool copy_results) {
   for (size_t i = 0; i < tensors_.size(); ++i) {
     const tvm::ffi::Tensor& tensor = tensors_[i];
     bool host = IsHostMemory(views_[i]);
-    if (copy_results && host && i >= num_args_) {
-      std::memcpy(views_[i].data, tensor.data_ptr(), tvm::ffi::GetDataSize(views_[i]));
+    size_t data_bytes = 0;
+    if (copy_results && host && i >= num_args_ && DataBytes(views_[i], &data_bytes)) {
+      std::memcpy(views_[i].data, tensor.data_ptr(), data_bytes);
     }
     if (tensor.use_count() > 1) {
       kept += kept.empty() ? "" : ", ";
