@@ -5,6 +5,9 @@ The serialized program refers to its kernels by target name. The one step the fr
 must take: create the same ffi_functions under the same names (`name=`) and register them
 (`.register(platform)`, or pass `platform=`) before calling the deserialized program.
 
+Needs flatbuffers (part of the test extra); without it the example says how to install it and
+exits with status 0.
+
 Run: python examples/export.py   (last line: "export: OK")
 """
 
@@ -19,6 +22,7 @@ import jax.export  # jax 0.6 imports this submodule only when asked to
 import jax.numpy as jnp
 import numpy as np
 import rms_norm
+from optional_extra import import_extra
 
 import jax_tvm_ffi
 
@@ -59,6 +63,9 @@ def run_exported(artifact: Path) -> None:
 
 
 def main():
+    # jax.export serializes with flatbuffers, which jax does not install (the test extra does).
+    if import_extra("flatbuffers", "test", "export") is None:
+        return
     if len(sys.argv) == 3 and sys.argv[1] == "--run":
         run_exported(Path(sys.argv[2]))
         return

@@ -5,7 +5,7 @@ ORC JIT and returns an ordinary ``tvm_ffi.Module``: no shared library is built, 
 functions it exports are ``tvm_ffi.Function``s that the bridge takes like any other.
 
 Needs the ``orcjit`` extra (``pip install ".[orcjit]"``) and a C++ compiler (``$CXX``, default
-``g++``).
+``g++``). Without the extra it says how to install it and exits with status 0.
 
 Run: python examples/orcjit_kernel.py   (last line: "orcjit_kernel: OK")
 """
@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import tvm_ffi
-import tvm_ffi_orcjit
+from optional_extra import import_extra
 
 import jax_tvm_ffi
 
@@ -62,6 +62,9 @@ def compile_object(source: str, directory: Path, cxx: str) -> Path:
 
 
 def main() -> None:
+    tvm_ffi_orcjit = import_extra("tvm_ffi_orcjit", "orcjit", "orcjit_kernel")
+    if tvm_ffi_orcjit is None:
+        return
     cxx = os.environ.get("CXX", "g++")
     with tempfile.TemporaryDirectory() as tmp:
         obj = compile_object(SOURCE, Path(tmp), cxx)

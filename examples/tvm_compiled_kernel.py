@@ -7,25 +7,34 @@ and TVM's generated code checks the dtype, rank and shape of each argument itsel
 can also be exported to a shared library and loaded back with ``tvm_ffi.load_module``.
 
 Needs the ``tvm`` extra (``pip install ".[tvm]"``) and, for ``export_library``, a C++ compiler.
+Without the extra it says how to install it and exits with status 0.
 
 Run: python examples/tvm_compiled_kernel.py   (last line: "tvm_compiled_kernel: OK")
 """
 
+from __future__ import annotations
+
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tvm
 import tvm_ffi
-from tvm import te
+from optional_extra import import_extra
 
 import jax_tvm_ffi
+
+if TYPE_CHECKING:
+    import tvm
 
 
 def scaled_add(scale: float) -> tvm.IRModule:
     """``C = A * scale + B`` over float32 vectors of any length ``n``, as an IRModule."""
+    import tvm
+    from tvm import te
+
     n = te.var("n")
     a = te.placeholder((n,), "float32", name="A")
     b = te.placeholder((n,), "float32", name="B")
@@ -40,6 +49,9 @@ def call(name: str, a: jax.Array, b: jax.Array) -> jax.Array:
 
 
 def main() -> None:
+    tvm = import_extra("tvm", "tvm", "tvm_compiled_kernel")
+    if tvm is None:
+        return
     executable = tvm.compile(scaled_add(2.0), target="llvm")
     function = executable["scaled_add"]
     print("compiled:", type(function).__name__, "scaled_add")
