@@ -8,6 +8,7 @@
 #include <tvm/ffi/extra/c_env_api.h>
 #include <xla/ffi/api/c_api.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
@@ -151,8 +152,14 @@ Verdict Model(FrameInput& input, Call* call) {
     }
     call->args.push_back(want);
   }
+  // The function keeps its first tensor (frame_probe.cc). That fails the call if it is a result,
+  // or on GPUs; a kept CPU argument is a harmless private copy (owned_tensor.h).
+  const auto first_tensor =
+      std::find_if(call->args.begin(), call->args.end(),
+                   [](const Expected& e) { return e.kind == Expected::kTensor; });
   verdict.keeps = call->owned && tensors > 0 &&
-                  (input.action == Action::kKeep || input.action == Action::kKeepAndReturn);
+                  (input.action == Action::kKeep || input.action == Action::kKeepAndReturn) &&
+                  (!host || first_tensor->is_result);
   verdict.returns = input.action == Action::kReturnValue || input.action == Action::kKeepAndReturn;
   return verdict;
 }
@@ -253,6 +260,10 @@ std::string CheckKeptTensor(const Call& call) {
     if (kept->data == buffer.data.data()) return "a kept CPU tensor points into XLA memory";
     std::vector<uint8_t> copy(buffer.bytes);  // AddressSanitizer checks every byte read.
     if (buffer.bytes > 0) std::memcpy(copy.data(), kept->data, buffer.bytes);
+    if (!call.args[call.kept_index].is_result && buffer.bytes > 0 &&
+        std::memcmp(copy.data(), buffer.data.data(), buffer.bytes) != 0) {
+      return "a kept CPU argument differs from the argument";
+    }
     return "";
   }
   if (kept->data != nullptr) return "a kept GPU tensor still points at XLA's buffer";
@@ -323,6 +334,10 @@ std::string Judge(const FrameInput& input, const Verdict& verdict, const Call& c
   }
   *result = FrameOutcome::kSucceeded;
   if (outcome.failed) return "the call failed: " + message;
+  if (call.kept != nullptr) {
+    const std::string problem = CheckKeptTensor(call);
+    if (!problem.empty()) return problem;
+  }
   return CheckResults(call);
 }
 

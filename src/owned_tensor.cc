@@ -126,27 +126,48 @@ Status OwnedTensors::Create(DLTensor* views, size_t num_args, size_t num_tensors
 
 Status OwnedTensors::Finish(bool copy_results) {
   std::string kept;
+  bool kept_result = false;
+  bool kept_device_argument = false;
   for (size_t i = 0; i < tensors_.size(); ++i) {
     const tvm::ffi::Tensor& tensor = tensors_[i];
-    bool host = IsHostMemory(views_[i]);
+    const bool host = IsHostMemory(views_[i]);
+    const bool is_result = i >= num_args_;
     size_t data_bytes = 0;
-    if (copy_results && host && i >= num_args_ && DataBytes(views_[i], &data_bytes)) {
+    if (copy_results && host && is_result && DataBytes(views_[i], &data_bytes)) {
       std::memcpy(views_[i].data, tensor.data_ptr(), data_bytes);
     }
-    if (tensor.use_count() > 1) {
+    // A kept CPU argument is a private copy equal to the argument that nothing reads or writes
+    // after the call: harmless (see owned_tensor.h), and what jitted JAX in a callback leaves.
+    if (tensor.use_count() > 1 && (is_result || !host)) {
       kept += kept.empty() ? "" : ", ";
       kept += Describe(i, num_args_);
+      kept_result |= is_result;
+      kept_device_argument |= !is_result;
       if (!host) Empty(tensor);
     }
   }
   tensors_.clear();
   if (kept.empty()) return Status();
-  return Status::Error(
-      XLA_FFI_Error_Code_FAILED_PRECONDITION,
-      "the function kept a reference to owned tensor(s) " + kept +
-          " after returning. Tensors passed with pass_owned_tensor=True are only valid during "
-          "the call; copy the data instead of keeping the tensor. The kept tensor no longer "
-          "refers to XLA's memory.");
+  // "Leaked temp owned tensors" is the published jax-tvm-ffi 0.1.3's wording, which code written
+  // for it looks for.
+  std::string message =
+      "Leaked temp owned tensors: the function kept a reference to owned "
+      "tensor(s) " +
+      kept + " after returning. ";
+  if (kept_result) {
+    message +=
+        "A result must not be kept: XLA reads it when the call ends, so what is written through "
+        "it afterwards would be lost. ";
+  }
+  if (kept_device_argument) {
+    message +=
+        "A GPU argument must not be kept: it views XLA's device memory, which XLA reuses after "
+        "the call. ";
+  }
+  return Status::Error(XLA_FFI_Error_Code_FAILED_PRECONDITION,
+                       message +
+                           "Copy the data instead of keeping the tensor. The kept tensor no "
+                           "longer refers to XLA's memory.");
 }
 
 }  // namespace jax_tvm_ffi

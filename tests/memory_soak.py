@@ -86,7 +86,7 @@ def register_targets() -> None:
     kept: list[Any] = [None]
 
     def keeps(x: Any, y: Any) -> None:
-        kept[0] = x
+        kept[0] = y  # a kept result fails the call (a kept CPU input would not)
 
     register("soak.keeps", keeps)
 

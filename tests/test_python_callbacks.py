@@ -63,12 +63,12 @@ def test_python_callables_get_private_copies_on_cpu(register, owned: bool) -> No
     assert addresses[0] % 16 == 0
 
 
-def test_keeping_a_tensor_fails_even_without_pass_owned_tensor(register) -> None:
+def test_keeping_a_result_fails_even_without_pass_owned_tensor(register) -> None:
     kept: list[Any] = []
-    name = register(lambda x, y: kept.append(np.from_dlpack(x)))
+    name = register(lambda x, y: kept.append(np.from_dlpack(y)))
     with pytest.raises(jax.errors.JaxRuntimeError, match="kept a reference"):
         np.asarray(call(name, X))
-    np.testing.assert_array_equal(kept[0], X)
+    assert kept[0].shape == X.shape
 
 
 def test_writing_an_owned_input_does_not_change_the_jax_array(register) -> None:
@@ -88,7 +88,9 @@ def kept_message(name: str, x: jax.Array) -> str:
     return str(raised.value)
 
 
-def test_keeping_an_input_array_fails_the_call(register) -> None:
+def test_keeping_an_input_array_is_allowed_on_cpu(register) -> None:
+    # On CPU an input is a private copy equal to the input that nothing reads or writes after
+    # the call, so keeping it is harmless (jitted JAX on it in a callback does so for a while).
     kept: list[np.ndarray] = []
 
     def keep(x: tvm_ffi.Tensor, y: tvm_ffi.Tensor) -> None:
@@ -97,11 +99,7 @@ def test_keeping_an_input_array_fails_the_call(register) -> None:
 
     name = register(keep, pass_owned_tensor=True)
     x = jnp.arange(1000, dtype=jnp.float32) * 0.5
-    message = kept_message(name, x)
-    assert message.startswith("FAILED_PRECONDITION: ")
-    assert "kept a reference" in message
-    assert "argument 0" in message
-    assert name in message
+    np.testing.assert_array_equal(call(name, x), np.zeros(1000, np.float32))
 
     # The kept array is safe to read, holds the input, and is not XLA's memory.
     array = kept[0]
@@ -116,15 +114,17 @@ def test_keeping_an_input_array_fails_the_call(register) -> None:
     np.testing.assert_array_equal(array, expected)
 
 
-def test_keeping_the_tensor_object_fails_the_call(register) -> None:
+def test_keeping_the_input_tensor_object_is_allowed_on_cpu(register) -> None:
     kept: list[tvm_ffi.Tensor] = []
 
     def keep(x: tvm_ffi.Tensor, y: tvm_ffi.Tensor) -> None:
         kept.append(x)
+        np.from_dlpack(y)[...] = np.from_dlpack(x) + 1
 
     name = register(keep, pass_owned_tensor=True)
-    message = kept_message(name, X)
-    assert "kept a reference" in message and "argument 0" in message
+    for _ in range(3):
+        np.testing.assert_array_equal(call(name, X), X + 1)
+    assert len(kept) == 3
     assert tuple(kept[0].shape) == X.shape
     np.testing.assert_array_equal(np.from_dlpack(kept[0]), X)
 
@@ -139,23 +139,34 @@ def test_keeping_a_result_names_the_result(register) -> None:
 
     name = register(keep, pass_owned_tensor=True)
     message = kept_message(name, X)
-    assert "result 0" in message
+    assert message.startswith("FAILED_PRECONDITION: ")
+    assert name in message
+    assert "kept a reference to owned tensor(s) result 0" in message
+    assert "A result must not be kept" in message
     assert "argument 0" not in message
     np.testing.assert_array_equal(kept[0], X + 1)
 
 
-def test_keeping_several_tensors_names_each(register) -> None:
+def test_kept_tensor_error_has_the_published_packages_words(register) -> None:
+    # Code written for the published jax-tvm-ffi 0.1.3 matches on its wording.
+    kept: list[Any] = []
+    name = register(lambda x, y: kept.append(y), pass_owned_tensor=True)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="Leaked temp owned tensors"):
+        np.asarray(jax.jit(lambda x: call(name, x))(X))
+
+
+def test_keeping_several_results_names_each(register) -> None:
     kept: list[Any] = []
 
-    def keep(a: Any, b: Any, y: Any) -> None:
-        kept.extend([a, y])
+    def keep(a: Any, b: Any, y: Any, z: Any) -> None:
+        kept.extend([a, y, z])
 
     name = register(keep, pass_owned_tensor=True)
     with pytest.raises(jax.errors.JaxRuntimeError) as raised:
-        jax.ffi.ffi_call(name, jax.ShapeDtypeStruct((2,), jnp.float32))(X, X)
+        jax.ffi.ffi_call(name, (jax.ShapeDtypeStruct((2,), jnp.float32),) * 2)(X, X)
     message = str(raised.value)
-    assert "argument 0" in message and "result 0" in message
-    assert "argument 1" not in message
+    assert "owned tensor(s) result 0, result 1 after" in message
+    assert "argument" not in message.split(name)[1]
 
 
 def test_calls_work_again_after_a_kept_reference(register) -> None:
@@ -164,7 +175,7 @@ def test_calls_work_again_after_a_kept_reference(register) -> None:
     def maybe_keep(x: tvm_ffi.Tensor, y: tvm_ffi.Tensor, keep: bool) -> None:
         np.from_dlpack(y)[...] = np.from_dlpack(x) * 2
         if keep:
-            kept.append(x)
+            kept.append(y)
 
     name = register(maybe_keep, ["args", "rets", "attrs.keep"], pass_owned_tensor=True)
     with pytest.raises(jax.errors.JaxRuntimeError, match="kept a reference"):
@@ -242,9 +253,14 @@ def test_python_wrapped_in_cpp_still_reports_kept_tensors(
     kernels: tvm_ffi.Module, register
 ) -> None:
     kept: list[Any] = []
-    name = register(forward_to(lambda x, y: kept.append(x)), pass_owned_tensor=True)
+
+    def keep(x: tvm_ffi.Tensor, y: tvm_ffi.Tensor) -> None:
+        np.from_dlpack(y)[...] = np.from_dlpack(x) + 1
+        kept.append(y)
+
+    name = register(forward_to(keep), pass_owned_tensor=True)
     assert "kept a reference" in kept_message(name, X)
-    np.testing.assert_array_equal(np.from_dlpack(kept[0]), X)
+    np.testing.assert_array_equal(np.from_dlpack(kept[0]), X + 1)
 
 
 def test_python_wrapped_in_cpp_and_again_in_python_is_guarded_at_exit(

@@ -648,6 +648,8 @@ TEST_P(GpuHandlerTest, KeptOwnedTensorIsEmptied) {
   CallResult result = Call(handler, builder, context_);
   ASSERT_FALSE(result.ok);
   EXPECT_THAT(result.error.message, HasSubstr("kept a reference"));
+  EXPECT_THAT(result.error.message, HasSubstr("Leaked temp owned tensors"));  // 0.1.3's words.
+  EXPECT_THAT(result.error.message, HasSubstr("'" + TargetName() + "'"));
   EXPECT_THAT(result.error.message, HasSubstr("result 0"));
   EXPECT_THAT(result.error.message, ::testing::Not(HasSubstr("argument 0")));
   Tensor kept = KeptTensor();
@@ -757,7 +759,9 @@ TEST(OwnedTensorHandlerTest, FunctionReceivesTensorObjects) {
   EXPECT_THAT(record->args[0].shape, ElementsAre(3));
 }
 
-TEST(OwnedTensorHandlerTest, KeptTensorFailsTheCallButStaysValid) {
+// A kept CPU argument is a private copy equal to the argument: harmless, so the call succeeds
+// (jitted JAX in a Python callback leaves such a reference; see owned_tensor.h).
+TEST(OwnedTensorHandlerTest, KeptCpuArgumentSucceedsAndStaysValid) {
   TargetOptions options;
   options.pass_owned_tensor = true;
   XLA_FFI_Handler* handler = Register(
@@ -769,10 +773,7 @@ TEST(OwnedTensorHandlerTest, KeptTensorFailsTheCallButStaysValid) {
   builder.AddRet(XLA_FFI_DataType_F32, y.data(), {3});
   FakeExecutionContext context;
   CallResult result = Call(handler, builder, context);
-  ASSERT_FALSE(result.ok);
-  EXPECT_THAT(result.error.message, HasSubstr("kept a reference"));
-  EXPECT_THAT(result.error.message, HasSubstr("argument 0"));
-  EXPECT_THAT(result.error.message, HasSubstr("'" + TargetName() + "'"));
+  ASSERT_TRUE(result.ok) << result.error.message;
 
   Tensor kept = KeptTensor();
   KeptTensor() = Tensor();

@@ -1,6 +1,7 @@
 /*!
  * \file test_owned_tensor.cc
- * \brief Tests of owned tensors made directly from views: the private copy's size.
+ * \brief Tests of owned tensors made directly from views: the private copy's size, and which
+ *        tensors kept past the call fail it, with what message.
  */
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -14,7 +15,9 @@
 namespace jax_tvm_ffi {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 DLTensor HostView(void* data, DLDataType dtype, std::vector<int64_t>& shape) {
   DLTensor view{};
@@ -57,6 +60,119 @@ TEST(OwnedTensorTest, SubByteCopiesRoundUpToWholeBytes) {
   EXPECT_NE(owned.tensor(0).data_ptr(), data);
   EXPECT_EQ(std::memcmp(owned.tensor(0).data_ptr(), data, 4), 0);
   EXPECT_TRUE(owned.Finish(/*copy_results=*/false).ok());
+}
+
+DLTensor DeviceView(void* data, DLDataType dtype, std::vector<int64_t>& shape) {
+  DLTensor view = HostView(data, dtype, shape);
+  view.device = DLDevice{kDLCUDA, 0};
+  return view;
+}
+
+constexpr DLDataType kF32{kDLFloat, 32, 1};
+
+// One float argument and one float result on CPU, as a callback sees them.
+struct HostCall {
+  std::vector<int64_t> shape = {3};
+  std::vector<float> x = {1.5f, -2.5f, 3.5f};
+  std::vector<float> y = std::vector<float>(3, 0.0f);
+  DLTensor views[2] = {HostView(x.data(), kF32, shape), HostView(y.data(), kF32, shape)};
+  OwnedTensors owned;
+};
+
+std::vector<float> Floats(const tvm::ffi::Tensor& tensor) {
+  const float* data = static_cast<const float*>(tensor.data_ptr());
+  return std::vector<float>(data, data + tensor.numel());
+}
+
+TEST(OwnedTensorTest, KeptCpuArgumentDoesNotFailAndKeepsTheArgumentsContents) {
+  // What jitted JAX leaves in a callback: a reference to the argument, dropped after the call.
+  HostCall call;
+  ASSERT_TRUE(call.owned.Create(call.views, 1, 2).ok());
+  tvm::ffi::Tensor kept = call.owned.tensor(0);
+  static_cast<float*>(call.owned.tensor(1).data_ptr())[0] = 9.0f;
+  Status status = call.owned.Finish(/*copy_results=*/true);
+  EXPECT_TRUE(status.ok()) << status.message();
+  EXPECT_EQ(call.y[0], 9.0f);  // Results still reach XLA's buffer.
+  // XLA reuses its buffer after the call; the kept argument holds its own copy.
+  call.x.assign(3, 0.0f);
+  ASSERT_NE(kept.data_ptr(), static_cast<void*>(call.x.data()));
+  EXPECT_THAT(Floats(kept), ElementsAre(1.5f, -2.5f, 3.5f));
+  EXPECT_EQ(kept.use_count(), 1);  // The bridge let go of it.
+}
+
+TEST(OwnedTensorTest, KeptCpuResultFailsNamingItInBothWordings) {
+  HostCall call;
+  ASSERT_TRUE(call.owned.Create(call.views, 1, 2).ok());
+  tvm::ffi::Tensor kept = call.owned.tensor(1);
+  static_cast<float*>(kept.data_ptr())[2] = 4.0f;
+  Status status = call.owned.Finish(/*copy_results=*/true);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.code(), XLA_FFI_Error_Code_FAILED_PRECONDITION);
+  // The published 0.1.3's wording, which code written for it matches on, and ours.
+  EXPECT_THAT(status.message(), HasSubstr("Leaked temp owned tensors"));
+  EXPECT_THAT(status.message(), HasSubstr("kept a reference to owned tensor(s) result 0 after"));
+  EXPECT_THAT(status.message(), HasSubstr("A result must not be kept"));
+  EXPECT_THAT(status.message(), Not(HasSubstr("argument")));
+  EXPECT_EQ(call.y[2], 4.0f);  // What was written before the end still reached XLA.
+  EXPECT_NE(kept.data_ptr(), static_cast<void*>(call.y.data()));
+}
+
+TEST(OwnedTensorTest, KeptArgumentAndResultOnCpuNameOnlyTheResult) {
+  HostCall call;
+  ASSERT_TRUE(call.owned.Create(call.views, 1, 2).ok());
+  tvm::ffi::Tensor argument = call.owned.tensor(0);
+  tvm::ffi::Tensor result = call.owned.tensor(1);
+  Status status = call.owned.Finish(/*copy_results=*/true);
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("owned tensor(s) result 0 after returning"));
+  EXPECT_THAT(status.message(), Not(HasSubstr("GPU")));
+}
+
+// One float argument and one float result on a GPU. The device pointers are never dereferenced:
+// owned GPU tensors only carry them.
+struct DeviceCall {
+  std::vector<int64_t> shape = {3};
+  alignas(64) float x[3];
+  alignas(64) float y[3];
+  DLTensor views[2] = {DeviceView(x, kF32, shape), DeviceView(y, kF32, shape)};
+  OwnedTensors owned;
+};
+
+TEST(OwnedTensorTest, KeptGpuArgumentFailsAndIsEmptied) {
+  DeviceCall call;
+  ASSERT_TRUE(call.owned.Create(call.views, 1, 2).ok());
+  tvm::ffi::Tensor kept = call.owned.tensor(0);
+  EXPECT_EQ(kept.data_ptr(), static_cast<void*>(call.x));
+  Status status = call.owned.Finish(/*copy_results=*/true);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.code(), XLA_FFI_Error_Code_FAILED_PRECONDITION);
+  EXPECT_THAT(status.message(), HasSubstr("Leaked temp owned tensors"));
+  EXPECT_THAT(status.message(), HasSubstr("owned tensor(s) argument 0 after returning"));
+  EXPECT_THAT(status.message(), HasSubstr("A GPU argument must not be kept"));
+  EXPECT_THAT(status.message(), Not(HasSubstr("A result")));
+  EXPECT_EQ(kept.data_ptr(), nullptr);
+  EXPECT_EQ(kept.numel(), 0);
+}
+
+TEST(OwnedTensorTest, KeptGpuArgumentAndResultAreBothNamedWithBothReasons) {
+  DeviceCall call;
+  ASSERT_TRUE(call.owned.Create(call.views, 1, 2).ok());
+  tvm::ffi::Tensor argument = call.owned.tensor(0);
+  tvm::ffi::Tensor result = call.owned.tensor(1);
+  Status status = call.owned.Finish(/*copy_results=*/false);
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("owned tensor(s) argument 0, result 0 after returning"));
+  EXPECT_THAT(status.message(), HasSubstr("A result must not be kept"));
+  EXPECT_THAT(status.message(), HasSubstr("A GPU argument must not be kept"));
+  EXPECT_EQ(argument.data_ptr(), nullptr);
+  EXPECT_EQ(result.data_ptr(), nullptr);
+}
+
+TEST(OwnedTensorTest, TensorsReleasedBeforeTheEndAreNotKept) {
+  HostCall call;
+  ASSERT_TRUE(call.owned.Create(call.views, 1, 2).ok());
+  { tvm::ffi::Tensor temporary = call.owned.tensor(1); }
+  EXPECT_TRUE(call.owned.Finish(/*copy_results=*/true).ok());
 }
 
 }  // namespace
