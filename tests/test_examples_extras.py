@@ -71,7 +71,7 @@ def test_example_without_its_extra(example: str, module: str, extra: str, tmp_pa
     assert done.returncode == 0, f"exit code {done.returncode}\n{done.stdout}\n{done.stderr}"
     last = done.stdout.strip().splitlines()[-1]
     requirement = optional_extra.REQUIREMENTS[extra]
-    assert last.startswith(f"{example}: skipped: needs the \"{extra}\" extra ({module} is"), last
+    assert last.startswith(f'{example}: skipped: needs the "{extra}" extra ({module} is'), last
     assert f'pip install "{requirement}"' in last and f'pip install ".[{extra}]"' in last, last
     assert requirement in _extra_requirements(extra), "the hint disagrees with pyproject.toml"
 
