@@ -1,9 +1,18 @@
 """Call any TVM FFI function from ``jax.jit`` as an XLA FFI target.
 
-Example::
+A rewrite of ``jax-tvm-ffi`` 0.1.3 (the bridge on PyPI) with the same Python API, versioned
+above it. Example::
 
     import jax, jax.numpy as jnp, jax_tvm_ffi, tvm_ffi
 
+    SOURCE = r'''
+    #include <tvm/ffi/container/tensor.h>
+    void add_one_cpu(tvm::ffi::TensorView x, tvm::ffi::TensorView y) {
+      const float* in = static_cast<const float*>(x.data_ptr());
+      float* out = static_cast<float*>(y.data_ptr());
+      for (int64_t i = 0; i < x.numel(); ++i) out[i] = in[i] + 1;
+    }
+    '''
     mod = tvm_ffi.cpp.load_inline(name="example", cpp_sources=SOURCE, functions=["add_one_cpu"])
     jax_tvm_ffi.register_ffi_target("example.add_one_cpu", mod.add_one_cpu, platform="cpu")
     x = jnp.array([1.0, 2.0, 3.0], jnp.float32)
@@ -24,7 +33,7 @@ __all__ = [
     "registered_count",
     "scratch_usage",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Loaded now, so that a jaxlib the core cannot speak to is reported at import.
 core()
