@@ -79,10 +79,14 @@ def _run_chain(block: Block, directory: Path, readme: Path) -> str | None:
     chain = block.chain()
     (directory / "blocks.json").write_text(json.dumps([[b.line, b.code] for b in chain]))
     (directory / "driver.py").write_text(f"README = {str(readme)!r}\n" + DRIVER)
+    env = dict(os.environ)
+    if not any("gpu" in member.requires for member in chain):
+        env["JAX_PLATFORMS"] = "cpu"  # the README's CPU targets, also on a machine with a GPU
     try:
         done = subprocess.run(
             [sys.executable, "driver.py"],
             cwd=directory,
+            env=env,
             capture_output=True,
             text=True,
             timeout=TIMEOUT_S,
