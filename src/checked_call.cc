@@ -403,8 +403,8 @@ void Trace(const Binding& binding, const XLA_FFI_CallFrame& frame, double micros
 
 }  // namespace
 
-XLA_FFI_Error* HandleCheckedCall(const Binding& binding, XLA_FFI_CallFrame* frame,
-                                 UncheckedHandler call) {
+[[gnu::noinline]] XLA_FFI_Error* HandleCheckedCall(const Binding& binding, XLA_FFI_CallFrame* frame,
+                                                   UncheckedHandler call) {
   const uint32_t check = binding.options.check;
   double micros = 0;
   XLA_FFI_Error* error = nullptr;
