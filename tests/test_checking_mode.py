@@ -291,3 +291,12 @@ except jax.errors.JaxRuntimeError as error:
     )
     assert_exited(result)
     assert "past the end of output 0 (f32[1], 4 bytes)" in result.stdout, result.stdout
+
+
+def test_python_callbacks_run_checked(register: Callable[..., str]) -> None:
+    def add_one(x: Any, y: Any) -> None:
+        np.from_dlpack(y)[...] = np.from_dlpack(x) + 1
+
+    name = register(add_one, check="all")
+    x = jnp.array([1.0, 2.0, 3.0], jnp.float32)
+    np.testing.assert_array_equal(np.asarray(ffi(name, x)), [2.0, 3.0, 4.0])

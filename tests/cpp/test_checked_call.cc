@@ -336,12 +336,32 @@ TEST(CheckedCallTest, HostChecksRunTheFunctionOnAlignedShadows) {
   EXPECT_EQ(printed, "");
 }
 
+TEST(CheckedCallTest, PythonTargetsAreCheckedAndCountedAsPythonCalls) {
+  size_t in_flight = 0;
+  TargetOptions options;
+  options.python_backed = true;
+  options.pass_owned_tensor = true;
+  options.check = kCheckGuards;
+  const Binding binding("checked.python",
+                        Function::FromTyped([&in_flight](TensorView, TensorView y) {
+                          in_flight = PythonCallsInFlight();
+                          static_cast<uint8_t*>(y.data_ptr())[0] = 1;
+                        }),
+                        ArgSpec::Default(), options);
+  std::vector<int32_t> x(1), y(1);
+  // An owned tensor is a private copy of the shadow: the shadow's guards are intact, and the
+  // written byte reaches XLA's buffer through both copies (the others are undefined).
+  ASSERT_TRUE(CallS32(binding, x.data(), {1}, y.data(), {1}).ok);
+  EXPECT_EQ(in_flight, 1u);
+  EXPECT_EQ(reinterpret_cast<const uint8_t*>(y.data())[0], 1);
+}
+
 TEST(CheckedCallTest, TraceLineNamesTargetBuffersStreamAndTime) {
   const Binding binding =
       MakeBinding(Function::FromPacked([](tvm::ffi::PackedArgs, tvm::ffi::Any*) {}),
                   kCheckTrace | kCheckGuards);
   std::vector<int32_t> x(8), y(2);
-  uint8_t z[1];
+  uint16_t z[1];  // one bf16
   CallFrameBuilder builder;
   builder.AddArg(XLA_FFI_DataType_S32, x.data(), {2, 4});
   builder.AddArg(XLA_FFI_DataType_BF16, z, {});
