@@ -6,20 +6,10 @@
 
 #include <utility>
 
+#include "platform.h"
+
 namespace jax_tvm_ffi {
 namespace {
-
-DLDeviceType DeviceType(Platform platform) {
-  switch (platform) {
-    case Platform::kCuda:
-      return kDLCUDA;
-    case Platform::kRocm:
-      return kDLROCM;
-    case Platform::kCpu:
-      break;
-  }
-  return kDLCPU;
-}
 
 // Where bindings made outside the registry (unit tests, benchmarks) count their scratch memory.
 ScratchStats unregistered_scratch_stats;
@@ -31,7 +21,7 @@ Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, Ta
       function(std::move(function)),
       spec(std::move(spec)),
       options(options),
-      device_type(DeviceType(options.platform)),
+      device_type(DeviceTypeOf(options.platform)),
       uses_stream(options.platform != Platform::kCpu),
       traits(options.allow_cuda_graph ? XLA_FFI_HANDLER_TRAITS_COMMAND_BUFFER_COMPATIBLE : 0),
       attr_slot_of_item(this->spec.items().size(), 0),

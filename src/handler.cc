@@ -22,12 +22,15 @@
 #include "api_version.h"
 #include "attr_decoder.h"
 #include "buffer_decoder.h"
+#include "checked_call.h"
 #include "error.h"
 #include "fast_path.h"
+#include "jax_tvm_ffi/dtype.h"
 #include "owned_tensor.h"
 #include "packed_args.h"
 #include "predict.h"
 #include "scratch_allocator.h"
+#include "scratch_workspace.h"
 #include "status.h"
 
 namespace jax_tvm_ffi {
@@ -185,14 +188,15 @@ Status DecodeAttrs(const Binding& binding, const XLA_FFI_Attrs& attrs, size_t nu
 
 // Calls the function with packed arguments, the platform stream installed, and checks the result.
 Status Invoke(const Binding& binding, const XLA_FFI_CallFrame& frame, const Placement& placement,
-              TVMFFIAny* packed, size_t num_packed, OwnedTensors* owned_tensors) {
+              TVMFFIAny* packed, size_t num_packed, OwnedTensors* owned_tensors,
+              Workspace* workspace) {
   Status status;
   StreamScope stream_scope;
   if (binding.uses_stream) {
     status = stream_scope.Enter(binding.device_type, placement.device_id, placement.stream);
     if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
   }
-  ScratchScope scratch(binding, frame.api, frame.ctx, placement.device_id);
+  ScratchScope scratch(binding, frame.api, frame.ctx, placement.device_id, workspace);
   status = scratch.Enter();
   if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
 
@@ -225,7 +229,7 @@ Status Invoke(const Binding& binding, const XLA_FFI_CallFrame& frame, const Plac
 
 // The general path: every buffer, attribute kind and option, and every error message.
 [[gnu::noinline]] Status ExecuteGeneral(const Binding& binding, const XLA_FFI_CallFrame& frame,
-                                        const Placement& placement) {
+                                        const Placement& placement, Workspace* workspace) {
   const DLDevice device{binding.device_type, placement.device_id};
   BufferDecoder buffers;
   Status status = buffers.Decode(frame.args, frame.rets, device);
@@ -275,19 +279,60 @@ Status Invoke(const Binding& binding, const XLA_FFI_CallFrame& frame, const Plac
     }
   }
   return Invoke(binding, frame, placement, packed, num_packed,
-                pass_owned ? &owned_tensors : nullptr);
+                pass_owned ? &owned_tensors : nullptr, workspace);
+}
+
+// The straight path when the call can take it, else the general one.
+Status Dispatch(const Binding& binding, const XLA_FFI_CallFrame& frame, const Placement& placement,
+                Workspace* workspace) {
+  FastPath fast;
+  if (fast.Pack(binding, frame, DLDevice{binding.device_type, placement.device_id},
+                reinterpret_cast<int64_t>(placement.stream))) {
+    return Invoke(binding, frame, placement, fast.packed(), fast.num_packed(), nullptr, workspace);
+  }
+  return ExecuteGeneral(binding, frame, placement, workspace);
+}
+
+// The workspace mode (TargetOptions::last_result_is_workspace): the last result is the caller's
+// workspace. The function sees the frame without it, and its scratch requests are carved from it.
+[[gnu::noinline]] Status ExecuteWithWorkspace(const Binding& binding,
+                                              const XLA_FFI_CallFrame& frame,
+                                              const Placement& placement) {
+  const auto num_rets = static_cast<size_t>(frame.rets.size);
+  const auto* buffer = num_rets == 0 || frame.rets.types[num_rets - 1] != XLA_FFI_RetType_BUFFER
+                           ? nullptr
+                           : static_cast<const XLA_FFI_Buffer*>(frame.rets.rets[num_rets - 1]);
+  if (buffer == nullptr || buffer->dtype != XLA_FFI_DataType_U8 || buffer->rank != 1 ||
+      buffer->dims == nullptr || buffer->dims[0] < 0) {
+    std::string got = "no result";
+    if (buffer != nullptr) {
+      got = std::string(DataTypeName(buffer->dtype)) + " of rank " + std::to_string(buffer->rank);
+    } else if (num_rets != 0) {
+      got = "a result that is not a buffer";
+    }
+    return Status::InvalidArgument(
+        "use_last_output_for_alloc_workspace=True: the last result must be the workspace, a 1-D "
+        "uint8 buffer (jax.ShapeDtypeStruct((nbytes,), jnp.uint8)); got " +
+        got);
+  }
+  SetLastWorkspacePeak(0);
+  Workspace workspace(buffer->data, static_cast<uint64_t>(buffer->dims[0]),
+                      DLDevice{binding.device_type, placement.device_id});
+  XLA_FFI_CallFrame without_workspace = frame;
+  without_workspace.rets.size -= 1;
+  Status status = Dispatch(binding, without_workspace, placement, &workspace);
+  SetLastWorkspacePeak(workspace.peak());
+  return status;
 }
 
 Status Execute(const Binding& binding, const XLA_FFI_CallFrame& frame) {
   Placement placement;
   Status status = GetPlacement(binding, frame, &placement);
   if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
-  FastPath fast;
-  if (fast.Pack(binding, frame, DLDevice{binding.device_type, placement.device_id},
-                reinterpret_cast<int64_t>(placement.stream))) {
-    return Invoke(binding, frame, placement, fast.packed(), fast.num_packed(), nullptr);
+  if (JAX_TVM_FFI_UNLIKELY(binding.options.last_result_is_workspace)) {
+    return ExecuteWithWorkspace(binding, frame, placement);
   }
-  return ExecuteGeneral(binding, frame, placement);
+  return Dispatch(binding, frame, placement, nullptr);
 }
 
 std::atomic<bool> python_calls_blocked{false};
@@ -347,7 +392,14 @@ XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame) {
   }
   // Only the execute stage is registered; other stages have nothing to do.
   if (JAX_TVM_FFI_UNLIKELY(frame->stage != XLA_FFI_ExecutionStage_EXECUTE)) return nullptr;
-  if (JAX_TVM_FFI_UNLIKELY(binding.options.python_backed)) return HandlePythonCall(binding, frame);
+  // The checking mode (checked_call.h) costs unchecked targets one predictable branch.
+  if (JAX_TVM_FFI_UNLIKELY(binding.options.python_backed)) {
+    if (binding.options.check != 0) return HandleCheckedCall(binding, frame, HandlePythonCall);
+    return HandlePythonCall(binding, frame);
+  }
+  if (JAX_TVM_FFI_UNLIKELY(binding.options.check != 0)) {
+    return HandleCheckedCall(binding, frame, HandleExecute);
+  }
   return HandleExecute(binding, frame);
 }
 

@@ -3,64 +3,31 @@
  * \brief The functions the Python package calls, exported with the TVM FFI ABI so that Python
  *        reaches the core through tvm_ffi.load_module with no other binding layer.
  */
+#include <dlfcn.h>
 #include <tvm/ffi/container/array.h>
+#include <tvm/ffi/container/map.h>
 #include <tvm/ffi/function.h>
+#include <tvm/ffi/optional.h>
 #include <tvm/ffi/string.h>
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "api_version.h"
 #include "jax_tvm_ffi/scratch.h"
 #include "jax_tvm_ffi/target.h"
+#include "scratch_workspace.h"
 
 namespace jax_tvm_ffi {
 namespace {
 
-/*!
- * \brief Registers a target; returns its handler's address for jax.ffi.register_ffi_target.
- * \param arg_spec The items; an empty array means the default spec.
- */
-int64_t PyRegisterTarget(const tvm::ffi::String& name, tvm::ffi::Function function,
-                         const tvm::ffi::Array<tvm::ffi::String>& arg_spec,
-                         const tvm::ffi::String& platform, bool allow_cuda_graph,
-                         bool pass_owned_tensor, bool use_default_spec, bool python_backed) {
-  std::vector<std::string> items;
-  for (const tvm::ffi::String& item : arg_spec) items.emplace_back(item);
-  TargetOptions options;
-  options.platform = ParsePlatform(std::string(platform));
-  options.allow_cuda_graph = allow_cuda_graph;
-  options.pass_owned_tensor = pass_owned_tensor;
-  options.python_backed = python_backed;
-  ArgSpec spec = use_default_spec ? ArgSpec::Default() : ArgSpec::Parse(items);
-  XLA_FFI_Handler* handler =
-      RegisterTarget(std::string(name), std::move(function), std::move(spec), options);
-  return static_cast<int64_t>(reinterpret_cast<intptr_t>(handler));
-}
-
-/*!
- * \brief A target's scratch usage as [last_call_allocations, last_call_peak_bytes,
- *        total_allocations, peak_bytes, outstanding_allocations].
- */
-tvm::ffi::Array<int64_t> PyScratchUsage(const tvm::ffi::String& name,
-                                        const tvm::ffi::String& platform) {
-  ScratchUsage usage = GetScratchUsage(std::string(name), ParsePlatform(std::string(platform)));
-  return tvm::ffi::Array<int64_t>{static_cast<int64_t>(usage.last_call_allocations),
-                                  static_cast<int64_t>(usage.last_call_peak_bytes),
-                                  static_cast<int64_t>(usage.total_allocations),
-                                  static_cast<int64_t>(usage.peak_bytes),
-                                  static_cast<int64_t>(usage.outstanding_allocations)};
-}
-
-int64_t PyRegisteredCount() { return static_cast<int64_t>(RegisteredTargetCount()); }
-
-void PyBlockPythonCalls() { BlockPythonCalls(); }
-
-int64_t PyPythonCallsInFlight() { return static_cast<int64_t>(PythonCallsInFlight()); }
-
-tvm::ffi::String PyXlaPlatformName(const tvm::ffi::String& platform) {
-  return XlaPlatformName(ParsePlatform(std::string(platform)));
+// A Function made from a Python callable, given once by the package (see SetPythonProbe).
+tvm::ffi::Function& PythonProbe() {
+  static auto* probe = new tvm::ffi::Function();  // Never destroyed: it is a Python object.
+  return *probe;
 }
 
 /*!
@@ -74,7 +41,7 @@ tvm::ffi::String PyXlaPlatformName(const tvm::ffi::String& platform) {
  * The stored fields are read only after the trampoline check proves both objects are of the
  * class that stores them.
  */
-bool PySameCallbackOrigin(const tvm::ffi::Function& function, const tvm::ffi::Function& probe) {
+bool SameCallbackOrigin(const tvm::ffi::Function& function, const tvm::ffi::Function& probe) {
   const tvm::ffi::FunctionObj* a = function.get();
   const tvm::ffi::FunctionObj* b = probe.get();
   if (a == nullptr || b == nullptr || a->safe_call != b->safe_call) return false;
@@ -89,6 +56,105 @@ bool PySameCallbackOrigin(const tvm::ffi::Function& function, const tvm::ffi::Fu
   };
   return stored(a)->safe_call == stored(b)->safe_call;
 }
+
+/*!
+ * \brief The name a compiled module exports `function` under, or "" when it has none.
+ *
+ * A module function's safe_call is the symbol the module exports for it, `__tvm_ffi_<name>`
+ * (TVM_FFI_DLL_EXPORT_TYPED_FUNC), so the dynamic loader can name it. Functions made in C++ or
+ * Python have unexported trampolines and get "".
+ */
+tvm::ffi::String PyFunctionSymbolName(const tvm::ffi::Function& function) {
+  constexpr std::string_view kPrefix = "__tvm_ffi_";
+  const tvm::ffi::FunctionObj* obj = function.get();
+  Dl_info info{};
+  if (obj == nullptr || dladdr(reinterpret_cast<void*>(obj->safe_call), &info) == 0 ||
+      info.dli_sname == nullptr || info.dli_saddr != reinterpret_cast<void*>(obj->safe_call)) {
+    return "";
+  }
+  const std::string_view symbol(info.dli_sname);
+  if (symbol.substr(0, kPrefix.size()) != kPrefix) return "";
+  return tvm::ffi::String(std::string(symbol.substr(kPrefix.size())));
+}
+
+/*! \brief Records the package's probe: a Function made from a Python callable. */
+void PySetPythonProbe(tvm::ffi::Function probe) { PythonProbe() = std::move(probe); }
+
+// Reads the named options of register_target; an unknown name is refused so that Python and C++
+// cannot drift apart silently.
+TargetOptions ParseOptions(const tvm::ffi::Map<tvm::ffi::String, tvm::ffi::Any>& named) {
+  TargetOptions options;
+  for (const auto& [key, value] : named) {
+    const std::string name(key);
+    if (name == "platform") {
+      options.platform = ParsePlatform(std::string(value.cast<tvm::ffi::String>()));
+    } else if (name == "allow_cuda_graph") {
+      options.allow_cuda_graph = value.cast<bool>();
+    } else if (name == "pass_owned_tensor") {
+      options.pass_owned_tensor = value.cast<bool>();
+    } else if (name == "python_backed") {
+      options.python_backed = value.cast<bool>();
+    } else if (name == "last_result_is_workspace") {
+      options.last_result_is_workspace = value.cast<bool>();
+    } else if (name == "check") {
+      options.check = static_cast<uint32_t>(value.cast<int64_t>());
+    } else {
+      TVM_FFI_THROW(ValueError) << "unknown registration option '" << name << "'";
+    }
+  }
+  return options;
+}
+
+/*!
+ * \brief Registers a target: everything Python needs from the core in one call.
+ * \param arg_spec The items, or None for the default spec.
+ * \param named_options Options by name (see ParseOptions); a function that runs Python code
+ *        (python_backed set by the caller, or made like the probe) always gets owned tensors.
+ * \return {"handler": the handler's address, "xla_platform": the platform name XLA registers it
+ *         under, "python_backed": whether the function runs Python code}.
+ */
+tvm::ffi::Map<tvm::ffi::String, tvm::ffi::Any> PyRegisterTarget(
+    const tvm::ffi::String& name, tvm::ffi::Function function,
+    const tvm::ffi::Optional<tvm::ffi::Array<tvm::ffi::String>>& arg_spec,
+    const tvm::ffi::Map<tvm::ffi::String, tvm::ffi::Any>& named_options) {
+  TargetOptions options = ParseOptions(named_options);
+  options.python_backed = options.python_backed || SameCallbackOrigin(function, PythonProbe());
+  // Python code cannot use a borrowed DLTensor view (DLPack export of one crashes in tvm_ffi).
+  if (options.python_backed) options.pass_owned_tensor = true;
+  ArgSpec spec = ArgSpec::Default();
+  if (arg_spec.has_value()) {
+    std::vector<std::string> items;
+    for (const tvm::ffi::String& item : arg_spec.value()) items.emplace_back(item);
+    spec = ArgSpec::Parse(items);
+  }
+  const Platform platform = options.platform;
+  const bool python_backed = options.python_backed;
+  XLA_FFI_Handler* handler =
+      RegisterTarget(std::string(name), std::move(function), std::move(spec), options);
+  return {{"handler", static_cast<int64_t>(reinterpret_cast<intptr_t>(handler))},
+          {"xla_platform", tvm::ffi::String(XlaPlatformName(platform))},
+          {"python_backed", python_backed}};
+}
+
+/*! \brief A target's scratch usage, by the names of ScratchUsage's fields. */
+tvm::ffi::Map<tvm::ffi::String, int64_t> PyScratchUsage(const tvm::ffi::String& name,
+                                                        const tvm::ffi::String& platform) {
+  ScratchUsage usage = GetScratchUsage(std::string(name), ParsePlatform(std::string(platform)));
+  return {{"last_call_allocations", static_cast<int64_t>(usage.last_call_allocations)},
+          {"last_call_peak_bytes", static_cast<int64_t>(usage.last_call_peak_bytes)},
+          {"total_allocations", static_cast<int64_t>(usage.total_allocations)},
+          {"peak_bytes", static_cast<int64_t>(usage.peak_bytes)},
+          {"outstanding_allocations", static_cast<int64_t>(usage.outstanding_allocations)}};
+}
+
+/*! \brief The workspace peak of the last call with a workspace on this thread (0 if none). */
+int64_t PyLastWorkspacePeak() { return static_cast<int64_t>(LastWorkspacePeak()); }
+
+int64_t PyRegisteredCount() { return static_cast<int64_t>(RegisteredTargetCount()); }
+
+void PyBlockPythonCalls() { BlockPythonCalls(); }
+
+int64_t PyPythonCallsInFlight() { return static_cast<int64_t>(PythonCallsInFlight()); }
 
 /*!
  * \brief What the core was built against: [jaxlib version, apache-tvm-ffi version, XLA FFI API
@@ -110,9 +176,10 @@ void PySetRuntimeApiVersion(int64_t major, int64_t minor) {
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(register_target, jax_tvm_ffi::PyRegisterTarget);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(registered_count, jax_tvm_ffi::PyRegisteredCount);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(scratch_usage, jax_tvm_ffi::PyScratchUsage);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(last_workspace_peak, jax_tvm_ffi::PyLastWorkspacePeak);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(block_python_calls, jax_tvm_ffi::PyBlockPythonCalls);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(python_calls_in_flight, jax_tvm_ffi::PyPythonCallsInFlight);
-TVM_FFI_DLL_EXPORT_TYPED_FUNC(xla_platform_name, jax_tvm_ffi::PyXlaPlatformName);
-TVM_FFI_DLL_EXPORT_TYPED_FUNC(same_callback_origin, jax_tvm_ffi::PySameCallbackOrigin);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(set_python_probe, jax_tvm_ffi::PySetPythonProbe);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(function_symbol_name, jax_tvm_ffi::PyFunctionSymbolName);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(build_info, jax_tvm_ffi::PyBuildInfo);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(set_runtime_api_version, jax_tvm_ffi::PySetRuntimeApiVersion);

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -255,29 +254,6 @@ XLA_FFI_Error* DispatchToTarget(XLA_FFI_CallFrame* frame, void* context) {
 }
 
 }  // namespace
-
-Platform ParsePlatform(const std::string& name) {
-  std::string lower = name;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (lower == "cpu") return Platform::kCpu;
-  if (lower == "gpu" || lower == "cuda") return Platform::kCuda;
-  if (lower == "rocm") return Platform::kRocm;
-  TVM_FFI_THROW(ValueError) << "Unknown platform \"" << name
-                            << "\"; choose one of \"cpu\", \"gpu\", \"cuda\", \"rocm\"";
-}
-
-const char* XlaPlatformName(Platform platform) {
-  switch (platform) {
-    case Platform::kCuda:
-      return "CUDA";
-    case Platform::kRocm:
-      return "ROCM";
-    case Platform::kCpu:
-      break;
-  }
-  return "Host";
-}
 
 XLA_FFI_Handler* RegisterTarget(const std::string& name, tvm::ffi::Function function, ArgSpec spec,
                                 TargetOptions options) {

@@ -20,6 +20,7 @@
 #include "predict.h"
 #include "scratch_arena.h"
 #include "scratch_stats.h"
+#include "scratch_workspace.h"
 #include "status.h"
 
 namespace jax_tvm_ffi {
@@ -86,10 +87,12 @@ class ScratchScope {
    * \param binding The target being called.
    * \param api, ctx The call's XLA API and execution context, for device memory.
    * \param device_id The call's device ordinal (0 on CPU).
+   * \param workspace The caller's workspace, which requests on its device are carved from;
+   *        nullptr for none. Must outlive the scope.
    */
   ScratchScope(const Binding& binding, const XLA_FFI_Api* api, XLA_FFI_ExecutionContext* ctx,
-               int32_t device_id)
-      : binding_(binding), api_(api), ctx_(ctx), device_id_(device_id) {}
+               int32_t device_id, Workspace* workspace = nullptr)
+      : binding_(binding), api_(api), ctx_(ctx), device_id_(device_id), workspace_(workspace) {}
   ~ScratchScope() {
     if (state_ == State::kEntered) Finish();
   }
@@ -138,6 +141,7 @@ class ScratchScope {
   const XLA_FFI_Api* api_;
   XLA_FFI_ExecutionContext* ctx_;
   int32_t device_id_;
+  Workspace* workspace_;
   State state_ = State::kCreated;
   // Set by Enter(): the calling thread's state (looked up once: a thread-local access costs a
   // call into the dynamic loader in a shared library) and the scope it had before.

@@ -55,9 +55,9 @@ class NotCallable:
 # (label, keyword arguments of register_ffi_target, exception, text the message must contain)
 REGISTRATION_CASES = [
     ("function=None", {"function": None}, TypeError, "function must be"),
-    ("function=int", {"function": 42}, TypeError, "not int"),
-    ("function=object", {"function": NotCallable()}, TypeError, "not NotCallable"),
-    ("function=list", {"function": [len]}, TypeError, "not list"),
+    ("function=int", {"function": 42}, TypeError, "got 42 of type int"),
+    ("function=object", {"function": NotCallable()}, TypeError, "of type NotCallable"),
+    ("function=list", {"function": [len]}, TypeError, "of type list"),
     ("function=unknown global", {"function": "no.such.global"}, ValueError, "no.such.global"),
     ("spec ret", {"arg_spec": ["args", "ret"]}, ValueError, 'Did you mean "rets"'),
     ("spec attrs.", {"arg_spec": ["attrs."]}, ValueError, "attribute name is empty"),

@@ -312,7 +312,12 @@ def test_batch_partitionable_needs_a_shared_leading_dimension() -> None:
         ((double, same_shape), {"arg_spec": ["args", 1]}, TypeError, "item must be a str"),
         ((double, same_shape), {"platform": "tpu"}, ValueError, "unknown platform 'tpu'"),
         ((double, same_shape), {"platform": 0}, TypeError, "platform must be a str"),
-        ((double, same_shape), {"vmap_method": "batched"}, ValueError, "unknown vmap_method"),
+        (
+            (double, same_shape),
+            {"vmap_method": "batched"},
+            ValueError,
+            "ffi_function: vmap_method must be .* but got: batched",
+        ),
         ((double, same_shape), {"input_output_aliases": [0]}, TypeError, "must be a dict"),
         ((double, same_shape), {"input_output_aliases": {0: -1}}, TypeError, "non-negative"),
         (

@@ -345,10 +345,14 @@ def test_non_string_name_is_a_type_error(kernels: tvm_ffi.Module, name: object) 
 
 def test_public_api() -> None:
     assert set(jax_tvm_ffi.__all__) == {
+        "ArgSpecError",
         "FfiFunction",
+        "GlobalFunctionNotFoundError",
+        "PlatformTypeError",
         "ScratchUsage",
         "build_info",
         "ffi_function",
+        "get_last_workspace_peak",
         "register_ffi_target",
         "registered_count",
         "scratch_usage",

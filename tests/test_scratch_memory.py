@@ -179,7 +179,7 @@ def test_usage_of_an_unknown_target_is_a_value_error(unique_name: Callable[[str]
     name = unique_name("never_registered")
     with pytest.raises(ValueError, match=f"scratch_usage\\('{name}'\\): .*no target '{name}'"):
         jax_tvm_ffi.scratch_usage(name)
-    with pytest.raises(ValueError, match="Unknown platform"):
+    with pytest.raises(ValueError, match="unknown platform 'tpu'"):
         jax_tvm_ffi.scratch_usage(name, platform="tpu")
     with pytest.raises(TypeError, match="name must be a str"):
         jax_tvm_ffi.scratch_usage(42)  # type: ignore[arg-type]

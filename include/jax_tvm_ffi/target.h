@@ -17,6 +17,7 @@
 #include <xla/ffi/api/c_api.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "jax_tvm_ffi/arg_spec.h"
@@ -55,6 +56,27 @@ struct TargetOptions {
    *        the function, once BlockPythonCalls() has been called: see there.
    */
   bool python_backed = false;
+  /*!
+   * \brief The call's last result is a workspace, not an output: a 1-D uint8 buffer the caller
+   *        sizes. It is not passed to the function; during the call every TVMFFIEnvTensorAlloc
+   *        request on the call's device is carved out of it (see jax_tvm_ffi/scratch.h).
+   */
+  bool last_result_is_workspace = false;
+  /*! \brief The checks of the checking mode to run around every call: CheckFlags, or'ed. */
+  uint32_t check = 0;
+};
+
+/*! \brief The checks of the checking mode (TargetOptions::check), for kernel development. */
+enum CheckFlags : uint32_t {
+  kCheckNone = 0,
+  /*! \brief On CPU, surround every buffer with guard bytes and verify them after the call. */
+  kCheckGuards = 1u << 0,
+  /*! \brief On CPU, verify that inputs the function does not alias with an output are unchanged. */
+  kCheckInputs = 1u << 1,
+  /*! \brief On CPU, fail the call when a floating-point output holds a NaN or an infinity. */
+  kCheckNonFinite = 1u << 2,
+  /*! \brief Print one line per call to stderr: target, shapes, dtypes, stream and time. */
+  kCheckTrace = 1u << 3,
 };
 
 /*!

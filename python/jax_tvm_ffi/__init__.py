@@ -20,15 +20,24 @@ above it. Example::
 """
 
 from jax_tvm_ffi._core import build_info, core
+from jax_tvm_ffi._errors import ArgSpecError, GlobalFunctionNotFoundError, PlatformTypeError
 from jax_tvm_ffi._ffi_function import FfiFunction, ffi_function
-from jax_tvm_ffi._registration import register_ffi_target, registered_count
+from jax_tvm_ffi._registration import (
+    get_last_workspace_peak,
+    register_ffi_target,
+    registered_count,
+)
 from jax_tvm_ffi._scratch import ScratchUsage, scratch_usage
 
 __all__ = [
+    "ArgSpecError",
     "FfiFunction",
+    "GlobalFunctionNotFoundError",
+    "PlatformTypeError",
     "ScratchUsage",
     "build_info",
     "ffi_function",
+    "get_last_workspace_peak",
     "register_ffi_target",
     "registered_count",
     "scratch_usage",

@@ -24,17 +24,24 @@ def core() -> tvm_ffi.Module:
         )
     module = tvm_ffi.load_module(str(path))
     _check_xla_api(module)
+    # The core tells a function that runs Python code by comparing it with one made from a
+    # Python callable; such functions get owned tensors and the exit guard.
+    module.set_python_probe(tvm_ffi.convert(lambda *args: None))
     return module
 
 
-def build_info() -> dict[str, str]:
-    """What the core was compiled against: jaxlib, apache-tvm-ffi and the XLA FFI API version."""
-    jaxlib_version, tvm_ffi_version, major, minor = (str(v) for v in core().build_info())
+def _build_info(module: tvm_ffi.Module) -> dict[str, str]:
+    jaxlib_version, tvm_ffi_version, major, minor = (str(v) for v in module.build_info())
     return {
         "jaxlib": jaxlib_version,
         "apache-tvm-ffi": tvm_ffi_version,
         "xla_ffi_api": f"{major}.{minor}",
     }
+
+
+def build_info() -> dict[str, str]:
+    """What the core was compiled against: jaxlib, apache-tvm-ffi and the XLA FFI API version."""
+    return _build_info(core())
 
 
 def installed_xla_api_version() -> tuple[int, int] | None:
@@ -66,10 +73,12 @@ def _check_xla_api(module: tvm_ffi.Module) -> None:
     runtime = installed_xla_api_version()
     if runtime is None:
         return
-    jaxlib_built, _, major, minor = (str(v) for v in module.build_info())
-    if runtime[0] != int(major):
+    built = _build_info(module)
+    major = int(built["xla_ffi_api"].split(".")[0])
+    if runtime[0] != major:
         raise ImportError(
-            f"jax_tvm_ffi was built against jaxlib {jaxlib_built} (XLA FFI API {major}.{minor}); "
+            f"jax_tvm_ffi was built against jaxlib {built['jaxlib']} (XLA FFI API "
+            f"{built['xla_ffi_api']}); "
             f"the installed jaxlib {jaxlib.__version__} has XLA FFI API {runtime[0]}.{runtime[1]}, "
             "a different major version. Rebuild it against the installed jaxlib: "
             "pip install --no-build-isolation --force-reinstall --no-deps jax-tvm-ffi "

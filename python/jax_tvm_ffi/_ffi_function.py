@@ -8,9 +8,10 @@ from a ``jax.ShapeDtypeStruct`` pytree or from a function of the inputs' shapes.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-import threading
-from collections.abc import Callable, Hashable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -18,74 +19,48 @@ import numpy as np
 import tvm_ffi
 
 from jax_tvm_ffi._batch_partitioning import mark_batch_partitionable
-from jax_tvm_ffi._registration import register_ffi_target
+from jax_tvm_ffi._core import core
+from jax_tvm_ffi._registration import REGISTRY, Registration, make_registration
+from jax_tvm_ffi._validators import (
+    PLATFORMS,
+    FunctionLike,
+    check_flag,
+    check_name,
+    check_platform,
+    describe,
+)
 
-FunctionLike = tvm_ffi.Function | Callable[..., Any] | str
 # A pytree whose leaves have ``shape`` and ``dtype`` (usually ``jax.ShapeDtypeStruct``), or a
 # function from the inputs' ``jax.ShapeDtypeStruct``s and the call's attributes to one.
 ResultShapes = Any | Callable[..., Any]
+# A workspace size in bytes, or a function from the inputs' shapes and the attributes to one.
+WorkspaceBytes = int | Callable[..., int] | None
 
-_VMAP_METHODS = (
-    "sequential",
-    "sequential_unrolled",
-    "expand_dims",
-    "broadcast_all",
-    "legacy_vectorized",
-    None,
-)
-_PLATFORMS = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda", "rocm": "rocm"}
-
-# Registration state shared by every FfiFunction, guarded by _lock.
-_lock = threading.Lock()
-# Registration options -> the generated target name, so one function is registered once.
-_generated_names: dict[Hashable, str] = {}
-# Generated-name stem -> how many targets use it (names stay stable across processes that
-# create the same functions in the same order: the persistent compilation cache relies on it).
-_stem_counts: dict[str, int] = {}
-# (target name, platform) -> the registration options registered there now.
-_registered: dict[tuple[str, str], Hashable] = {}
-_batch_partitionable: set[str] = set()
-
-
-def _describe(value: Any) -> str:
-    return f"{value!r} of type {type(value).__name__}"
-
-
-def _function_identity(function: FunctionLike) -> Hashable:
-    """What makes two ``function`` arguments the same function for the registration cache."""
-    if isinstance(function, tvm_ffi.Function):
-        return ("tvm", function)  # compares by the underlying object, not the Python wrapper
-    if isinstance(function, str):
-        # the function the name resolves to now: a name re-bound to another function differs
-        return ("tvm", tvm_ffi.get_global_func(function))
-    try:
-        hash(function)
-    except TypeError:
-        return ("id", id(function))  # the cache keeps the callable alive, so the id stays unique
-    return ("callable", function)
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 def _name_stem(function: FunctionLike) -> str:
+    """The function's own name, for generated target names."""
     if isinstance(function, str):
         stem = function
     elif isinstance(function, tvm_ffi.Function):
-        stem = "function"
+        # The symbol a compiled module exports the function under (`__tvm_ffi_<name>`), if any.
+        stem = str(core().function_symbol_name(function)) or "function"
     else:
         stem = getattr(function, "__name__", None) or type(function).__name__
     return re.sub(r"[^A-Za-z0-9_.]", "_", stem).strip("._") or "function"
 
 
-def _check_platform(platform: Any, where: str) -> str:
-    if not isinstance(platform, str):
-        raise TypeError(f"{where}: platform must be a str such as 'cpu', got {_describe(platform)}")
-    normalized = _PLATFORMS.get(platform.lower())
-    if normalized is None:
-        raise ValueError(
-            f"{where}: unknown platform {platform!r}; choose one of "
-            + ", ".join(repr(p) for p in _PLATFORMS)
-            + " or leave it None to use the platform of the inputs"
+def _check_vmap_method(where: str, vmap_method: Any) -> None:
+    """Lets JAX judge the method, so that methods a newer JAX adds are accepted."""
+    try:
+        jax.ffi.ffi_call(
+            "jax_tvm_ffi.vmap_method_check",
+            jax.ShapeDtypeStruct((), np.float32),
+            vmap_method=vmap_method,
         )
-    return normalized
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
 
 
 def _device_platform(device: Any) -> str:
@@ -93,13 +68,13 @@ def _device_platform(device: Any) -> str:
     if platform == "gpu":
         version = str(getattr(getattr(device, "client", None), "platform_version", "")).lower()
         return "rocm" if "rocm" in version else "cuda"
-    if platform not in _PLATFORMS:
+    if platform not in PLATFORMS:
         raise ValueError(
             f"ffi_function: the platform of the inputs (or of JAX's default device) is "
             f"{platform!r}, which jax_tvm_ffi does not support; it supports 'cpu', 'cuda' and "
             "'rocm' (pass platform= to choose one)"
         )
-    return _PLATFORMS[platform]
+    return PLATFORMS[platform]
 
 
 def _platform_of_inputs(args: Sequence[Any]) -> str:
@@ -120,7 +95,7 @@ def _check_result_leaves(leaves: Sequence[Any], what: str) -> None:
         if not (hasattr(leaf, "shape") and hasattr(leaf, "dtype")):
             raise TypeError(
                 f"{what} must be a jax.ShapeDtypeStruct or a pytree of them (any object with "
-                f".shape and .dtype), but contains {_describe(leaf)}"
+                f".shape and .dtype), but contains {describe(leaf)}"
             )
 
 
@@ -135,16 +110,52 @@ def _input_shape(arg: Any) -> jax.ShapeDtypeStruct:
 _PACKS_BOOL_ARRAYS = jax.__version_info__ < (0, 9, 1)
 
 
-def _check_no_bool_array(target_name: str, key: str, value: Any) -> None:
+def _check_attribute(where: str, key: str, value: Any) -> None:
+    """Refuses a value JAX cannot lower as an attribute, or lowers wrong, naming it."""
+    problem = None
     if isinstance(value, Mapping):
         for inner_key, inner in value.items():
-            _check_no_bool_array(target_name, f"{key}.{inner_key}", inner)
-    elif _PACKS_BOOL_ARRAYS and isinstance(value, np.ndarray) and value.dtype == np.bool_:
-        raise TypeError(
-            f"ffi_function('{target_name}'): attribute '{key}' is a bool array, which jax "
-            f"{jax.__version__} passes corrupted (bit-packed); pass it as "
-            "value.astype(np.uint8), or use jax >= 0.9.1"
+            _check_attribute(where, f"{key}.{inner_key}", inner)
+        return
+    if isinstance(value, (bool, np.bool_, float, str, bytes, np.floating)):
+        return
+    if isinstance(value, (int, np.integer)):
+        # JAX lowers a Python int as int64 and reads a NumPy uint64 through int64 too (a value
+        # above 2^63 - 1 dies in the lowering with a bare std::bad_cast).
+        wide = isinstance(value, int) or value.dtype == np.uint64
+        if wide and not _INT64[0] <= int(value) <= _INT64[1]:
+            problem = (
+                f"is {int(value)}, outside the signed 64-bit range JAX lowers it in "
+                f"([{_INT64[0]}, {_INT64[1]}])"
+            )
+    elif isinstance(value, (complex, np.complexfloating)):
+        problem = (
+            "is a complex number, which JAX cannot pass as an attribute (pass its real and "
+            "imaginary parts)"
         )
+    elif isinstance(value, np.ndarray):
+        if value.dtype.kind == "c":
+            problem = "is a complex array, which JAX cannot pass as an attribute"
+        elif _PACKS_BOOL_ARRAYS and value.dtype == np.bool_:
+            problem = (
+                f"is a bool array, which jax {jax.__version__} passes corrupted (bit-packed); "
+                "pass it as value.astype(np.uint8), or use jax >= 0.9.1"
+            )
+    elif isinstance(value, tuple):
+        return  # lowered as an array by JAX, which says itself what it cannot take
+    elif isinstance(value, jax.core.Tracer):
+        problem = (
+            "is a traced value; attributes are compiled into the call, so they must be static "
+            "Python or NumPy values: pass them inside the jitted function, or mark them static "
+            f"(jax.jit(f, static_argnames='{key}'))"
+        )
+    else:
+        problem = (
+            f"is {describe(value)}; attributes are bool, int, float, str, NumPy scalars and "
+            "arrays, tuples of numbers, and dicts of those"
+        )
+    if problem is not None:
+        raise TypeError(f"{where}: attribute '{key}' {problem}")
 
 
 class FfiFunction:
@@ -157,48 +168,37 @@ class FfiFunction:
 
     def __init__(
         self,
-        function: FunctionLike,
+        registration: Registration,
         result_shape_dtypes: ResultShapes,
         *,
-        target_name: str,
-        registration_key: Hashable,
-        arg_spec: list[str] | None,
         platform: str | None,
         vmap_method: str | None,
         input_output_aliases: dict[int, int] | None,
-        batch_partitionable: bool,
         has_side_effect: bool,
-        allow_cuda_graph: bool,
-        pass_owned_tensor: bool,
+        workspace_bytes: WorkspaceBytes,
     ) -> None:
-        self._function = function
+        self._registration = registration
         self._results = result_shape_dtypes
-        self._target_name = target_name
-        self._key = registration_key
-        self._arg_spec = arg_spec
         self._platform = platform
         self._vmap_method = vmap_method
         self._aliases = input_output_aliases
-        self._batch_partitionable = batch_partitionable
         self._has_side_effect = has_side_effect
-        self._allow_cuda_graph = allow_cuda_graph
-        self._pass_owned_tensor = pass_owned_tensor
+        self._workspace_bytes = workspace_bytes
+        arg_spec = registration.arg_spec
         self._attr_names = (
             None
             if arg_spec is None
             else frozenset(item[len("attrs.") :] for item in arg_spec if item.startswith("attrs."))
         )
-        # Platforms this object has registered on: registering once per object means that when
-        # two FfiFunctions share an explicit name, the one made last keeps it.
-        self._done: set[str] = set()
-        self.__name__ = target_name
-        self.__qualname__ = target_name
-        self.__doc__ = getattr(function, "__doc__", None) or FfiFunction.__doc__
+        self._where = f"ffi_function('{registration.name}')"
+        self.__name__ = registration.name
+        self.__qualname__ = registration.name
+        self.__doc__ = getattr(registration.function, "__doc__", None) or FfiFunction.__doc__
 
     @property
     def target_name(self) -> str:
         """The XLA FFI target name this function calls (for ``DisabledSafetyCheck``, HLO)."""
-        return self._target_name
+        return self._registration.name
 
     @property
     def platform(self) -> str | None:
@@ -219,43 +219,16 @@ class FfiFunction:
         Returns:
           The target name.
         """
-        where = f"ffi_function('{self._target_name}').register"
         if platform is None:
             platform = self._platform or _platform_of_inputs(())
         else:
-            platform = _check_platform(platform, where)
-        self._register_on(platform)
-        return self._target_name
-
-    def _register_on(self, platform: str) -> None:
-        if platform in self._done:
-            return
-        with _lock:
-            if _registered.get((self._target_name, platform)) != self._key:
-                register_ffi_target(
-                    self._target_name,
-                    self._function,
-                    self._arg_spec,
-                    platform,
-                    allow_cuda_graph=self._allow_cuda_graph,
-                    pass_owned_tensor=self._pass_owned_tensor,
-                )
-                _registered[(self._target_name, platform)] = self._key
-            if self._batch_partitionable and self._target_name not in _batch_partitionable:
-                jax.ffi.register_ffi_target_as_batch_partitionable(self._target_name)
-                _batch_partitionable.add(self._target_name)
-            self._done.add(platform)
+            platform = check_platform(f"{self._where}.register", platform)
+        REGISTRY.ensure(self.target_name, platform)
+        return self.target_name
 
     def _check_attributes(self, attrs: Mapping[str, Any]) -> None:
         for key, value in attrs.items():
-            if isinstance(value, jax.core.Tracer):
-                raise TypeError(
-                    f"ffi_function('{self._target_name}'): attribute '{key}' is a traced value; "
-                    "attributes are compiled into the call, so they must be static Python or "
-                    "NumPy values: pass them inside the jitted function, or mark them static "
-                    f"(jax.jit(f, static_argnames='{key}'))"
-                )
-            _check_no_bool_array(self._target_name, key, value)
+            _check_attribute(self._where, key, value)
         if self._attr_names is None:
             return
         missing = sorted(self._attr_names - attrs.keys())
@@ -267,31 +240,70 @@ class FfiFunction:
             if unexpected:
                 problems.append("unexpected " + ", ".join(unexpected))
             raise TypeError(
-                f"ffi_function('{self._target_name}'): attributes do not match arg_spec "
-                f"{self._arg_spec}: " + "; ".join(problems)
+                f"{self._where}: attributes do not match arg_spec "
+                f"{list(self._registration.arg_spec or ())}: " + "; ".join(problems)
             )
+
+    def _call_user_function(
+        self, what: str, function: Callable[..., Any], args: Sequence[Any], attrs: Mapping[str, Any]
+    ) -> Any:
+        """Calls a shape or size function; its errors say which target and inputs they are about."""
+        shapes = [_input_shape(arg) for arg in args]
+        try:
+            return function(*shapes, **attrs)
+        except Exception as error:
+            given = ", ".join(f"{s.dtype}{list(s.shape)}" for s in shapes)
+            given += "".join(f", {k}={v!r}" for k, v in attrs.items())
+            message = (
+                f"{self._where}: the {what} function failed when called with ({given}): "
+                f"{type(error).__name__}: {error}"
+            )
+            try:
+                wrapped = type(error)(message)
+            except Exception:  # noqa: BLE001 - a class that takes other arguments
+                wrapped = RuntimeError(message)
+            raise wrapped from error
 
     def _result_shapes(self, args: Sequence[Any], attrs: Mapping[str, Any]) -> Any:
         if not callable(self._results):
             return self._results
-        shapes = self._results(*(_input_shape(arg) for arg in args), **attrs)
+        shapes = self._call_user_function("result_shape_dtypes", self._results, args, attrs)
         _check_result_leaves(
             jax.tree.leaves(shapes),
-            f"ffi_function('{self._target_name}'): the result_shape_dtypes function's result",
+            f"{self._where}: the result_shape_dtypes function's result",
         )
         return shapes
+
+    def _workspace(self, args: Sequence[Any], attrs: Mapping[str, Any]) -> jax.ShapeDtypeStruct:
+        size = self._workspace_bytes
+        if callable(size):
+            size = self._call_user_function("workspace_bytes", size, args, attrs)
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+            raise TypeError(
+                f"{self._where}: workspace_bytes must give a non-negative int, "
+                f"got {describe(size)}"
+            )
+        return jax.ShapeDtypeStruct((int(size),), np.uint8)
 
     def __call__(self, *args: Any, **attrs: Any) -> Any:
         """Calls the target on ``args`` (arrays) with ``attrs`` as XLA FFI attributes."""
         self._check_attributes(attrs)
-        self._register_on(self._platform or _platform_of_inputs(args))
+        self.register(self._platform or _platform_of_inputs(args))
         shapes = self._result_shapes(args, attrs)
         leaves, treedef = jax.tree.flatten(shapes)
-        if self._batch_partitionable:
+        batch_partitionable = self._registration.batch_partitionable
+        if batch_partitionable:
             self._check_batch_dims(args, leaves)
-        single = jax.tree_util.treedef_is_leaf(treedef) and not self._batch_partitionable
+        with_workspace = self._workspace_bytes is not None
+        if with_workspace:
+            leaves = [*leaves, self._workspace(args, attrs)]
+        single = (
+            jax.tree_util.treedef_is_leaf(treedef)
+            and not batch_partitionable
+            and not with_workspace
+        )
         call = jax.ffi.ffi_call(
-            self._target_name,
+            self.target_name,
             leaves[0] if single else leaves,
             vmap_method=self._vmap_method,
             input_output_aliases=self._aliases,
@@ -300,8 +312,13 @@ class FfiFunction:
         results = call(*args, **attrs)
         if single:
             return results
-        if self._batch_partitionable:
-            results = mark_batch_partitionable(results, self._target_name)
+        results = list(results)
+        if with_workspace:
+            results = results[:-1]  # The workspace is scratch memory, not a result.
+        if batch_partitionable:
+            results = mark_batch_partitionable(results, self.target_name)
+        if jax.tree_util.treedef_is_leaf(treedef):
+            return results[0]
         return jax.tree.unflatten(treedef, list(results))
 
     def _check_batch_dims(self, args: Sequence[Any], results: Sequence[Any]) -> None:
@@ -309,45 +326,14 @@ class FfiFunction:
         shapes += [tuple(leaf.shape) for leaf in results]
         if any(not shape for shape in shapes) or len({shape[0] for shape in shapes}) > 1:
             raise ValueError(
-                f"ffi_function('{self._target_name}'): batch_partitionable=True needs every input "
-                "and result to have the same leading (batch) dimension, which the partitioner "
-                f"splits; got inputs {shapes[: len(args)]} and results {shapes[len(args) :]}"
+                f"{self._where}: batch_partitionable=True needs every input and result to have "
+                "the same leading (batch) dimension, which the partitioner splits; got inputs "
+                f"{shapes[: len(args)]} and results {shapes[len(args) :]}"
             )
 
     def __repr__(self) -> str:
         platform = self._platform or "inputs' platform"
-        return f"<FfiFunction '{self._target_name}' on {platform}>"
-
-
-def _check_function(function: Any, name: str | None) -> None:
-    where = "ffi_function" if name is None else f"ffi_function(name='{name}')"
-    if isinstance(function, str):
-        if not function:
-            raise ValueError(f"{where}: the global function name must not be empty")
-        if tvm_ffi.get_global_func(function, allow_missing=True) is None:
-            raise ValueError(f"{where}: no TVM FFI global function is named '{function}'")
-        return
-    if not isinstance(function, tvm_ffi.Function) and not callable(function):
-        raise TypeError(
-            f"{where}: function must be a tvm_ffi.Function, a Python callable or the name "
-            f"of a TVM FFI global function, got {_describe(function)}"
-        )
-
-
-def _check_arg_spec(arg_spec: Any) -> list[str] | None:
-    if arg_spec is None:
-        return None
-    if isinstance(arg_spec, (str, bytes)) or not isinstance(arg_spec, Sequence):
-        raise TypeError(
-            'ffi_function: arg_spec must be a list of strings such as ["args", "rets", '
-            f'"attrs.eps"], got {_describe(arg_spec)}'
-        )
-    for item in arg_spec:
-        if not isinstance(item, str):
-            raise TypeError(
-                f"ffi_function: every arg_spec item must be a str, got {_describe(item)}"
-            )
-    return list(arg_spec)
+        return f"<FfiFunction '{self.target_name}' on {platform}>"
 
 
 def _check_results(result_shape_dtypes: Any) -> int | None:
@@ -365,7 +351,7 @@ def _check_aliases(aliases: Any, num_results: int | None) -> dict[int, int] | No
     if not isinstance(aliases, Mapping):
         raise TypeError(
             "ffi_function: input_output_aliases must be a dict {input index: output index}, "
-            f"got {_describe(aliases)}"
+            f"got {describe(aliases)}"
         )
     checked: dict[int, int] = {}
     for i, o in aliases.items():
@@ -384,6 +370,21 @@ def _check_aliases(aliases: Any, num_results: int | None) -> dict[int, int] | No
     return checked
 
 
+def _check_workspace_bytes(workspace_bytes: Any) -> WorkspaceBytes:
+    if workspace_bytes is None or callable(workspace_bytes):
+        return workspace_bytes
+    if (
+        isinstance(workspace_bytes, bool)
+        or not isinstance(workspace_bytes, (int, np.integer))
+        or workspace_bytes < 0
+    ):
+        raise TypeError(
+            "ffi_function: workspace_bytes must be a non-negative int or a function of the "
+            f"inputs' shapes returning one, got {describe(workspace_bytes)}"
+        )
+    return int(workspace_bytes)
+
+
 def ffi_function(
     function: FunctionLike,
     result_shape_dtypes: ResultShapes,
@@ -397,6 +398,8 @@ def ffi_function(
     has_side_effect: bool = False,
     allow_cuda_graph: bool = False,
     pass_owned_tensor: bool = False,
+    workspace_bytes: WorkspaceBytes = None,
+    check: bool | str | None = None,
 ) -> FfiFunction:
     """Makes a JAX-callable from a TVM FFI function, registering its XLA FFI target once.
 
@@ -408,21 +411,22 @@ def ffi_function(
         returns the same pytree of arrays), or a function called at trace time with one
         ``jax.ShapeDtypeStruct`` per input and the call's attributes as keyword arguments that
         returns one of those, e.g. ``lambda x, **attrs: x`` for "same as the input".
-      name: the XLA FFI target name. Default: a unique generated name (see ``target_name``).
-        Give a name when another process must find the target: ``jax.export`` artifacts and
-        the persistent compilation cache refer to targets by name. Under a name given twice for
-        different functions, the ``FfiFunction`` made last wins, as with
-        ``register_ffi_target``.
+      name: the XLA FFI target name. Default: ``jax_tvm_ffi.<the function's name>`` (then
+        ``.1``, ``.2`` for other functions of the same name; see ``target_name``). Give a name
+        when another process must find the target: ``jax.export`` artifacts and the persistent
+        compilation cache refer to targets by name. Giving a name that another function
+        already uses warns, and from then on every ``FfiFunction`` of that name calls the new
+        function (as re-registering with ``register_ffi_target`` does).
       arg_spec: what the function receives, as in :func:`register_ffi_target`; with attributes
         (``"attrs.<name>"``) in it, every call must pass exactly those keyword arguments.
       platform: ``"cpu"``, ``"gpu"``/``"cuda"`` or ``"rocm"``. Default ``None``: at each call,
         the platform of the first input that is a concrete ``jax.Array``; for traced inputs
         (inside ``jax.jit``) or NumPy inputs, that of JAX's default device. Given a platform,
         the target is registered now.
-      vmap_method: how ``jax.vmap`` batches the call, as in ``jax.ffi.ffi_call``. Default
-        ``"sequential"`` (a loop: right for any kernel); ``"broadcast_all"`` or
-        ``"expand_dims"`` make one call on the batched arrays, for kernels that treat leading
-        dimensions as a batch.
+      vmap_method: how ``jax.vmap`` batches the call, as in ``jax.ffi.ffi_call`` (which
+        checks it). Default ``"sequential"`` (a loop: right for any kernel);
+        ``"broadcast_all"`` or ``"expand_dims"`` make one call on the batched arrays, for
+        kernels that treat leading dimensions as a batch.
       input_output_aliases: ``{input index: output index}``: the output is written into the
         input's buffer (donate the input with ``jax.jit(..., donate_argnums=...)`` to avoid a
         copy).
@@ -433,18 +437,23 @@ def ffi_function(
       has_side_effect: keep the call even if its results are unused.
       allow_cuda_graph: as in :func:`register_ffi_target`.
       pass_owned_tensor: as in :func:`register_ffi_target`.
+      workspace_bytes: give the call a workspace of this many bytes (an int, or a function of
+        the inputs' ``jax.ShapeDtypeStruct``s and the attributes returning one): the
+        ``use_last_output_for_alloc_workspace`` mode of :func:`register_ffi_target`, with the
+        workspace added to the call's results and left out of what it returns.
+      check: the checking mode, as in :func:`register_ffi_target`.
 
     Returns:
       An :class:`FfiFunction`: call it as ``f(*arrays, **attributes)``. Its ``target_name``
       is the registered name. Calling ``ffi_function`` again with the same function and the
       same registration options (``name``, ``arg_spec``, ``batch_partitionable``,
-      ``allow_cuda_graph``, ``pass_owned_tensor``) reuses the same target: nothing is
-      registered twice.
+      ``allow_cuda_graph``, ``pass_owned_tensor``, the workspace and the checks) reuses the
+      same target: nothing is registered twice.
 
     Raises:
-      TypeError: an argument of the wrong type, or (at a call) a traced attribute,
-        attributes that do not match ``arg_spec``, or a ``result_shape_dtypes`` function that
-        returns no shapes.
+      TypeError: an argument of the wrong type, or (at a call) a traced attribute, an
+        attribute value JAX cannot lower, attributes that do not match ``arg_spec``, or a
+        ``result_shape_dtypes`` function that returns no shapes.
       ValueError: an unknown platform, global function name or ``vmap_method``, an empty
         name, an alias to a result that does not exist, or an invalid ``arg_spec`` item.
 
@@ -457,66 +466,69 @@ def ffi_function(
       >>> jax.jit(f)(jnp.array([1.0, 2.0, 3.0], jnp.float32))
       Array([2., 3., 4.], dtype=float32)
     """
+    where = "ffi_function" if name is None else f"ffi_function(name={name!r})"
     if name is not None:
-        if not isinstance(name, str):
-            raise TypeError(f"ffi_function: name must be a str, got {_describe(name)}")
-        if not name:
-            raise ValueError("ffi_function: name must not be empty")
-    _check_function(function, name)
+        check_name("ffi_function", name)
     num_results = _check_results(result_shape_dtypes)
-    items = _check_arg_spec(arg_spec)
     if platform is not None:
-        platform = _check_platform(platform, "ffi_function")
-    if vmap_method not in _VMAP_METHODS:
-        raise ValueError(
-            f"ffi_function: unknown vmap_method {vmap_method!r}; choose one of "
-            + ", ".join(repr(m) for m in _VMAP_METHODS)
-        )
-    if num_results == 0 and not has_side_effect:
-        raise ValueError(
-            "ffi_function: result_shape_dtypes describes no results; a call without results "
-            "is dropped by XLA unless has_side_effect=True"
-        )
-    aliases = _check_aliases(input_output_aliases, num_results)
+        platform = check_platform(where, platform)
+    _check_vmap_method(where, vmap_method)
     for flag_name, flag in (
         ("batch_partitionable", batch_partitionable),
         ("has_side_effect", has_side_effect),
-        ("allow_cuda_graph", allow_cuda_graph),
-        ("pass_owned_tensor", pass_owned_tensor),
     ):
-        if not isinstance(flag, bool):
-            raise TypeError(f"ffi_function: {flag_name} must be a bool, got {_describe(flag)}")
-
-    key = (
-        _function_identity(function),
-        name,
-        None if items is None else tuple(items),
-        batch_partitionable,
-        allow_cuda_graph,
-        pass_owned_tensor,
-    )
-    with _lock:
-        target_name = name if name is not None else _generated_names.get(key)
-        if target_name is None:
-            stem = _name_stem(function)
-            count = _stem_counts.get(stem, 0)
-            _stem_counts[stem] = count + 1
-            target_name = f"jax_tvm_ffi.{stem}" + (f".{count}" if count else "")
-            _generated_names[key] = target_name
-    wrapped = FfiFunction(
+        check_flag(where, flag_name, flag)
+    if num_results == 0 and not has_side_effect:
+        raise ValueError(
+            f"{where}: result_shape_dtypes describes no results; a call without results is "
+            "dropped by XLA unless has_side_effect=True"
+        )
+    aliases = _check_aliases(input_output_aliases, num_results)
+    workspace = _check_workspace_bytes(workspace_bytes)
+    registration = make_registration(
+        where,
+        name or "",
         function,
+        arg_spec,
+        allow_cuda_graph=allow_cuda_graph,
+        pass_owned_tensor=pass_owned_tensor,
+        last_result_is_workspace=workspace is not None,
+        check=check,
+        batch_partitionable=batch_partitionable,
+    )
+    if name is None:
+        registration = dataclasses.replace(
+            registration, name=REGISTRY.generated_name(registration, _name_stem(function))
+        )
+    previous = REGISTRY.claim(registration)
+    if name is not None and previous is not None and previous != registration:
+        warnings.warn(
+            f"ffi_function(name={name!r}): the name was bound to {previous.function!r} with "
+            f"{_options(previous)}; every FfiFunction named {name!r} now calls "
+            f"{registration.function!r} with {_options(registration)}",
+            stacklevel=2,
+        )
+    wrapped = FfiFunction(
+        registration,
         result_shape_dtypes,
-        target_name=target_name,
-        registration_key=(key, function),  # holding the function keeps an id() key unique
-        arg_spec=items,
         platform=platform,
         vmap_method=vmap_method,
         input_output_aliases=aliases,
-        batch_partitionable=batch_partitionable,
         has_side_effect=has_side_effect,
-        allow_cuda_graph=allow_cuda_graph,
-        pass_owned_tensor=pass_owned_tensor,
+        workspace_bytes=workspace,
     )
     if platform is not None:
         wrapped.register(platform)
     return wrapped
+
+
+def _options(registration: Registration) -> str:
+    fields = (
+        "arg_spec",
+        "allow_cuda_graph",
+        "pass_owned_tensor",
+        "last_result_is_workspace",
+        "check",
+        "batch_partitionable",
+    )
+    return ", ".join(f"{field}={getattr(registration, field)!r}" for field in fields)

@@ -1,201 +1,199 @@
-"""``register_ffi_target`` and ``registered_count``: the package's public API."""
+"""Registering targets: ``register_ffi_target``, ``registered_count``, ``get_last_workspace_peak``.
+
+One record, :class:`Registration`, holds everything a registration decides; it is immutable and
+serves as the cache key of generated names too. One object, ``REGISTRY``, holds every piece of
+registration state the Python side keeps, under one lock. The core keeps the handlers.
+"""
 
 from __future__ import annotations
 
-import atexit
 import ctypes
-import functools
-import inspect
-import time
-import types
-from collections.abc import Callable, Sequence
+import dataclasses
+import itertools
+import threading
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import jax.ffi
 import tvm_ffi
 
+from jax_tvm_ffi import _exit_guard  # noqa: F401 - installs the exit guard with the first target
 from jax_tvm_ffi._core import core
+from jax_tvm_ffi._validators import (
+    FunctionLike,
+    arg_spec_error,
+    as_tvm_function,
+    check_arg_spec,
+    check_checks,
+    check_flag,
+    check_name,
+    check_platform,
+)
 
-FunctionLike = tvm_ffi.Function | Callable[..., Any] | str
-
-_PLATFORMS = ("cpu", "gpu", "cuda", "rocm")
+_serials = itertools.count(1)
 
 
-def _as_tvm_function(name: str, function: FunctionLike) -> tvm_ffi.Function:
+def function_identity(function: FunctionLike) -> Hashable:
+    """What makes two ``function`` arguments the same function."""
     if isinstance(function, tvm_ffi.Function):
-        return function
+        return ("tvm", function)  # compares by the underlying object, not the Python wrapper
     if isinstance(function, str):
-        found = tvm_ffi.get_global_func(function, allow_missing=True)
-        if found is None:
-            raise ValueError(
-                f"register_ffi_target('{name}'): no TVM FFI global function is named '{function}'"
-            )
-        return found
-    if callable(function):
-        _check_runs_when_called(name, function)
-        return tvm_ffi.convert(_keep_exception_names(function))
-    raise TypeError(
-        f"register_ffi_target('{name}'): function must be a tvm_ffi.Function, a Python callable "
-        f"or the name of a global function, not {type(function).__name__}"
-    )
-
-
-# What calling a generator or coroutine function returns instead of running its body.
-_NOT_RUN = {
-    types.GeneratorType: "a generator (the function contains `yield`)",
-    types.CoroutineType: "a coroutine (the function is `async def`)",
-    types.AsyncGeneratorType: "an asynchronous generator (`async def` with `yield`)",
-}
-
-
-def _not_run_kind(function: Callable[..., Any]) -> str | None:
-    """What calling ``function`` only creates, if it is a generator or coroutine function."""
-    checks = (
-        (inspect.isasyncgenfunction, types.AsyncGeneratorType),
-        (inspect.isgeneratorfunction, types.GeneratorType),
-        (inspect.iscoroutinefunction, types.CoroutineType),
-    )
-    # A callable object is checked through its __call__; inspect sees through partial and methods.
-    candidates = [function]
-    if not inspect.isroutine(function) and not isinstance(function, functools.partial):
-        candidates.append(type(function).__call__)
-    for candidate in candidates:
-        for check, made in checks:
-            if check(candidate):
-                return _NOT_RUN[made]
-    return None
-
-
-def _check_runs_when_called(name: str, function: Callable[..., Any]) -> None:
-    made = _not_run_kind(function)
-    if made is not None:
-        raise TypeError(
-            f"register_ffi_target('{name}'): calling the function would only create {made} and "
-            "run none of its code; a target's function must do its work when called (a plain "
-            "`def` without `yield`)"
-        )
-
-
-def _keep_exception_names(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Wraps a Python callable so exceptions keep their class name across the FFI.
-
-    tvm_ffi reports an exception whose class it does not know (ZeroDivisionError, a user's own
-    class) as a bare "RuntimeError"; such exceptions are re-raised as RuntimeError with the
-    class name leading the message. A call that returns a generator or coroutine (a wrapped
-    generator function, which registration cannot see) fails naming that: the object would hold
-    the arguments, tensors included, past the call.
-    """
-    known_kinds = getattr(tvm_ffi.core, "ERROR_TYPE_TO_NAME", {})
-
-    @functools.wraps(function)
-    def call(*args: Any) -> Any:
-        try:
-            result = function(*args)
-        except BaseException as error:  # SystemExit, KeyboardInterrupt, ... keep their name too
-            if type(error) in known_kinds:
-                raise
-            raise RuntimeError(f"{type(error).__name__}: {_message(error)}") from error
-        if result is not None and type(result) in _NOT_RUN:
-            made = _NOT_RUN[type(result)]
-            _discard(result)
-            del result  # The traceback must not keep the object, nor the tensors it holds.
-            raise TypeError(
-                f"the function returned {made} instead of running: its code did not run; a "
-                "target's function must do its work when called"
-            )
-        return result
-
-    return call
-
-
-def _discard(unrun: Any) -> None:
-    """Closes a generator or coroutine that never ran, so that it warns about nothing."""
-    if not isinstance(unrun, types.AsyncGeneratorType):  # Its aclose() is itself awaitable.
-        unrun.close()
-
-
-def _message(error: BaseException) -> str:
+        # the function the name resolves to now: a name re-bound to another function differs
+        return ("tvm", tvm_ffi.get_global_func(function, allow_missing=True))
     try:
-        return str(error)
-    except Exception:  # noqa: BLE001 - an exception whose __str__ fails still has a name
-        return f"<unprintable {type(error).__name__}>"
+        hash(function)
+    except TypeError:
+        return ("id", id(function))  # the record keeps the callable alive: the id stays unique
+    return ("callable", function)
 
 
-# How long exit waits for calls of Python targets that are already running. A call still running
-# when the interpreter finalizes ends its thread where it stands when it next takes the GIL, as
-# with jax.pure_callback, so the wait only lets calls about to finish finish; plain JAX does not
-# wait at all, and a longer wait would only delay the exit.
-_EXIT_WAIT_SECONDS = 0.1
+@dataclasses.dataclass(frozen=True)
+class Registration:
+    """What one registration of a target decides. Two equal records register the same thing.
 
-
-def _block_python_calls_at_exit() -> None:
-    """Stops XLA's threads from entering Python before the interpreter finalizes.
-
-    Calls still queued in XLA fail without running their Python function; calls already running
-    are waited for, briefly (the sleep releases the GIL they need to finish).
-    """
-    if core.cache_info().currsize == 0:
-        return  # The core was never loaded: no target was registered.
-    lib = core()
-    lib.block_python_calls()
-    deadline = time.monotonic() + _EXIT_WAIT_SECONDS
-    while lib.python_calls_in_flight() and time.monotonic() < deadline:
-        time.sleep(0.001)
-
-
-class _AfterAllExitHandlers:
-    """Registered with atexit, which releases it once every atexit handler has run.
-
-    CPython drops its references to the registered callables only after calling all of them and
-    before it starts finalizing, so this object's ``__del__`` is the last Python code to run with
-    the interpreter intact. Blocking Python targets there, rather than in an atexit handler of
-    our own, lets every atexit handler call them, also those registered before this module was
-    imported (atexit runs handlers last-registered first).
+    ``function`` is what the user passed (kept alive by the record); ``tvm_function`` what the
+    core calls; ``serial`` orders registrations, so that the one made last wins.
     """
 
-    def __call__(self) -> None:
-        pass  # The work happens on release, in __del__.
+    name: str
+    identity: Hashable
+    arg_spec: tuple[str, ...] | None
+    allow_cuda_graph: bool = False
+    pass_owned_tensor: bool = False
+    last_result_is_workspace: bool = False
+    check: int = 0
+    batch_partitionable: bool = False
+    function: Any = dataclasses.field(default=None, compare=False, repr=False)
+    tvm_function: tvm_ffi.Function | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
+    serial: int = dataclasses.field(default_factory=lambda: next(_serials), compare=False)
 
-    def __del__(self) -> None:
-        _block_python_calls_at_exit()
-
-
-atexit.register(_AfterAllExitHandlers())
-
-
-@functools.cache
-def _python_probe() -> tvm_ffi.Function:
-    return tvm_ffi.convert(lambda *args: None)
-
-
-def _is_python_backed(function: tvm_ffi.Function) -> bool:
-    """True for a tvm_ffi.Function made from a Python callable (convert, register_global_func)."""
-    return bool(core().same_callback_origin(function, _python_probe()))
-
-
-def _is_python_callable(function: FunctionLike) -> bool:
-    return not isinstance(function, (tvm_ffi.Function, str)) and callable(function)
-
-
-def _check_arg_spec(name: str, arg_spec: Sequence[str] | None) -> list[str]:
-    if arg_spec is None:
-        return []
-    if isinstance(arg_spec, (str, bytes)) or not isinstance(arg_spec, Sequence):
-        raise TypeError(
-            f"register_ffi_target('{name}'): arg_spec must be a list of strings such as "
-            f'["args", "rets"], not {type(arg_spec).__name__}'
-        )
-    for item in arg_spec:
-        if not isinstance(item, str):
-            raise TypeError(
-                f"register_ffi_target('{name}'): every arg_spec item must be a str, "
-                f"got {item!r} of type {type(item).__name__}"
-            )
-    return list(arg_spec)
+    def core_options(self, platform: str) -> dict[str, Any]:
+        """The options as the core's ``register_target`` reads them, by name."""
+        return {
+            "platform": platform,
+            "allow_cuda_graph": self.allow_cuda_graph,
+            "pass_owned_tensor": self.pass_owned_tensor,
+            "last_result_is_workspace": self.last_result_is_workspace,
+            "check": self.check,
+        }
 
 
 def _capsule(address: int) -> Any:
     return jax.ffi.pycapsule(ctypes.cast(address, ctypes.c_void_p))
+
+
+class _Registry:
+    """Every piece of registration state on the Python side, guarded by one lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        # (name, platform) -> the registration the core runs there now.
+        self._registered: dict[tuple[str, str], Registration] = {}
+        # name -> the latest ffi_function made with that name: every FfiFunction of the name
+        # registers this one, so that the one made last wins on every platform.
+        self._claims: dict[str, Registration] = {}
+        # A registration without its name -> the name generated for it, and how many generated
+        # names each stem has (names stay stable across processes that create the same
+        # functions in the same order: the persistent compilation cache relies on it).
+        self._generated: dict[Registration, str] = {}
+        self._stem_counts: dict[str, int] = {}
+        self._batch_partitionable: set[str] = set()
+
+    def register(self, registration: Registration, platform: str) -> Any:
+        """Registers with the core and with XLA; returns the handler's capsule."""
+        where = f"register_ffi_target('{registration.name}')"
+        with self.lock:
+            try:
+                answer = core().register_target(
+                    registration.name,
+                    registration.tvm_function,
+                    None if registration.arg_spec is None else list(registration.arg_spec),
+                    registration.core_options(platform),
+                )
+            except ValueError as error:
+                # ArgSpec::Parse starts every message so (src/arg_spec.cc).
+                if str(error).startswith("Invalid arg_spec item"):
+                    raise arg_spec_error(where, error) from None
+                raise ValueError(f"{where}: {error}") from None
+            capsule = _capsule(int(answer["handler"]))
+            jax.ffi.register_ffi_target(
+                registration.name, capsule, platform=str(answer["xla_platform"]), api_version=1
+            )
+            self._registered[(registration.name, platform)] = registration
+            if (
+                registration.batch_partitionable
+                and registration.name not in self._batch_partitionable
+            ):
+                jax.ffi.register_ffi_target_as_batch_partitionable(registration.name)
+                self._batch_partitionable.add(registration.name)
+            return capsule
+
+    def claim(self, registration: Registration) -> Registration | None:
+        """Makes ``registration`` the one its name's FfiFunctions register; returns the previous."""
+        with self.lock:
+            previous = self._claims.get(registration.name)
+            if previous != registration:  # An equal claim stays, so nothing registers again.
+                self._claims[registration.name] = registration
+            return previous
+
+    def ensure(self, name: str, platform: str) -> None:
+        """Registers the name's claim on ``platform`` unless something newer is registered."""
+        with self.lock:
+            claim = self._claims[name]
+            current = self._registered.get((name, platform))
+            if current is None or current.serial < claim.serial:
+                self.register(claim, platform)
+
+    def generated_name(self, unnamed: Registration, stem: str) -> str:
+        """The generated name for a registration: ``jax_tvm_ffi.<stem>``, then ``.1``, ``.2``."""
+        with self.lock:
+            name = self._generated.get(unnamed)
+            if name is None:
+                count = self._stem_counts.get(stem, 0)
+                self._stem_counts[stem] = count + 1
+                name = f"jax_tvm_ffi.{stem}" + (f".{count}" if count else "")
+                self._generated[unnamed] = name
+            return name
+
+
+REGISTRY = _Registry()
+
+
+def make_registration(
+    where: str,
+    name: str,
+    function: FunctionLike,
+    arg_spec: Sequence[str] | None,
+    *,
+    allow_cuda_graph: bool,
+    pass_owned_tensor: bool,
+    last_result_is_workspace: bool,
+    check: bool | str | None,
+    batch_partitionable: bool = False,
+) -> Registration:
+    """Checks every option and returns the record; registers nothing."""
+    items = check_arg_spec(where, arg_spec)
+    for flag_name, flag in (
+        ("allow_cuda_graph", allow_cuda_graph),
+        ("pass_owned_tensor", pass_owned_tensor),
+        ("use_last_output_for_alloc_workspace", last_result_is_workspace),
+    ):
+        check_flag(where, flag_name, flag)
+    checks = check_checks(where, check)
+    return Registration(
+        name=name,
+        identity=function_identity(function),
+        arg_spec=items,
+        allow_cuda_graph=allow_cuda_graph,
+        pass_owned_tensor=pass_owned_tensor,
+        last_result_is_workspace=last_result_is_workspace,
+        check=checks,
+        batch_partitionable=batch_partitionable,
+        function=function,
+        tvm_function=as_tvm_function(where, function),
+    )
 
 
 def register_ffi_target(
@@ -206,7 +204,9 @@ def register_ffi_target(
     *,
     allow_cuda_graph: bool = False,
     pass_owned_tensor: bool = False,
-) -> None:
+    use_last_output_for_alloc_workspace: bool = False,
+    check: bool | str | None = None,
+) -> Any:
     """Registers a TVM FFI function as the XLA FFI target ``name``.
 
     After registration, ``jax.ffi.ffi_call(name, result_shapes)(*args, **attrs)`` calls the
@@ -224,66 +224,70 @@ def register_ffi_target(
       platform: ``"cpu"``, ``"gpu"``/``"cuda"`` or ``"rocm"``.
       allow_cuda_graph: report the handler as CUDA-graph (command buffer) compatible.
       pass_owned_tensor: pass owned ``tvm_ffi.Tensor`` objects instead of borrowed views, so a
-        Python function can ``np.from_dlpack`` them. Always on for Python callables. A tensor
-        kept past the call fails the call (on CPU the kept tensor holds a private copy; on GPUs
-        it is emptied).
+        Python function can ``np.from_dlpack`` them. Always on for Python callables. A result
+        kept past the call fails it; so does an argument kept on a GPU (emptied). An argument
+        kept on CPU is a private copy of the input and does not fail the call.
+      use_last_output_for_alloc_workspace: the call's last result is a workspace, a 1-D
+        ``uint8`` buffer the caller sizes (``jax.ShapeDtypeStruct((nbytes,), jnp.uint8)``). It is
+        not passed to the function; the function's ``TVMFFIEnvTensorAlloc`` requests on the
+        call's device are carved from it (128-byte aligned addresses). See
+        :func:`get_last_workspace_peak`.
+      check: the checking mode for kernel development: ``True`` (guard bytes around every
+        buffer and unchanged inputs, on CPU), ``False``, or a comma list of ``"guards"``,
+        ``"inputs"``, ``"nan"``, ``"trace"`` or ``"all"``. Default ``None``: the
+        ``JAX_TVM_FFI_CHECK`` environment variable, same values (unset: off).
 
     Registering a name again on the same platform replaces its function in place.
 
+    Returns:
+      The target's XLA FFI handler as a ``PyCapsule`` (the same handler each time for a name and
+      platform), as ``jax.ffi.register_ffi_target`` takes it.
+
     Raises:
       TypeError: a function, name or arg_spec of the wrong type.
-      ValueError: an empty name, an invalid arg_spec item, an unknown platform, or a
-        re-registration that changes ``allow_cuda_graph``.
+      ValueError: an empty name, an unknown platform, or a re-registration that changes
+        ``allow_cuda_graph``.
+      ArgSpecError: an invalid arg_spec item (a ``ValueError`` and a ``RuntimeError``).
 
     Example::
 
       >>> import jax, numpy as np, jax_tvm_ffi
       >>> def add_one(x, y):
       ...     np.from_dlpack(y)[...] = np.from_dlpack(x) + 1
-      >>> jax_tvm_ffi.register_ffi_target("demo.add_one", add_one, pass_owned_tensor=True)
+      >>> _ = jax_tvm_ffi.register_ffi_target("demo.add_one", add_one, pass_owned_tensor=True)
       >>> x = np.array([1.0, 2.0, 3.0], np.float32)
       >>> jax.ffi.ffi_call("demo.add_one", jax.ShapeDtypeStruct(x.shape, x.dtype))(x)
       Array([2., 3., 4.], dtype=float32)
     """
-    if not isinstance(name, str):
-        raise TypeError(f"register_ffi_target: name must be a str, not {type(name).__name__}")
-    if not name:
-        raise ValueError("register_ffi_target: name must not be empty")
-    if not isinstance(platform, str):
-        raise TypeError(
-            f"register_ffi_target('{name}'): platform must be a str, one of {_PLATFORMS}"
-        )
-    if platform.lower() not in _PLATFORMS:
-        raise ValueError(
-            f"register_ffi_target('{name}'): unknown platform {platform!r}; choose one of "
-            + ", ".join(repr(p) for p in _PLATFORMS)
-        )
-    items = _check_arg_spec(name, arg_spec)
-    tvm_function = _as_tvm_function(name, function)
-    python_backed = _is_python_callable(function) or _is_python_backed(tvm_function)
-    if python_backed:
-        # Python code cannot use a borrowed DLTensor view (DLPack export of one crashes in
-        # tvm_ffi), so Python functions always get owned tensors.
-        pass_owned_tensor = True
-    lib = core()
-    try:
-        address = lib.register_target(
-            name,
-            tvm_function,
-            items,
-            platform,
-            bool(allow_cuda_graph),
-            bool(pass_owned_tensor),
-            arg_spec is None,
-            python_backed,
-        )
-    except ValueError as error:
-        raise ValueError(f"register_ffi_target('{name}'): {error}") from None
-    jax.ffi.register_ffi_target(
-        name, _capsule(address), platform=lib.xla_platform_name(platform), api_version=1
+    check_name("register_ffi_target", name)
+    where = f"register_ffi_target('{name}')"
+    canonical_platform = check_platform(where, platform)
+    registration = make_registration(
+        where,
+        name,
+        function,
+        arg_spec,
+        allow_cuda_graph=allow_cuda_graph,
+        pass_owned_tensor=pass_owned_tensor,
+        last_result_is_workspace=use_last_output_for_alloc_workspace,
+        check=check,
     )
+    return REGISTRY.register(registration, canonical_platform)
 
 
 def registered_count() -> int:
     """Returns the number of distinct (name, platform) targets registered in this process."""
     return int(core().registered_count())
+
+
+def get_last_workspace_peak() -> int:
+    """Returns the peak workspace bytes of the last call with a workspace on this thread.
+
+    The peak is the highest offset in the workspace any tensor reached (alignment padding
+    included): the smallest workspace that would have served the call. 0 when no call with
+    ``use_last_output_for_alloc_workspace=True`` has run on this thread. On CPU, JAX runs a
+    computation's calls on the thread that dispatched it when it runs synchronously; calls run
+    on XLA's own threads (GPUs, asynchronous dispatch) are not seen here: use
+    :func:`scratch_usage` there, which counts a target's workspace tensors on every thread.
+    """
+    return int(core().last_workspace_peak())

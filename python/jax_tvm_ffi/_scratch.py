@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from jax_tvm_ffi._core import core
+from jax_tvm_ffi._validators import check_platform
 
 
 class ScratchUsage(NamedTuple):
@@ -40,10 +41,9 @@ def scratch_usage(name: str, platform: str = "cpu") -> ScratchUsage:
     """
     if not isinstance(name, str):
         raise TypeError(f"scratch_usage: name must be a str, got {type(name).__name__}")
-    if not isinstance(platform, str):
-        raise TypeError(f"scratch_usage: platform must be a str, got {type(platform).__name__}")
+    canonical = check_platform(f"scratch_usage('{name}')", platform)
     try:
-        values = core().scratch_usage(name, platform)
+        values = core().scratch_usage(name, canonical)
     except ValueError as error:
         raise ValueError(f"scratch_usage('{name}'): {error}") from None
-    return ScratchUsage(*(int(value) for value in values))
+    return ScratchUsage(**{field: int(values[field]) for field in ScratchUsage._fields})
