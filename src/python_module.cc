@@ -30,6 +30,19 @@ tvm::ffi::Function& PythonProbe() {
   return *probe;
 }
 
+// The callback a FunctionObj made by TVMFFIFunctionCreate stores right after itself: tvm_ffi
+// makes Python callables and library-module functions that way (see SameCallbackOrigin).
+struct StoredCallback {
+  void* self;
+  TVMFFISafeCallType safe_call;
+  void (*deleter)(void*);
+};
+
+const StoredCallback* StoredCallbackOf(const tvm::ffi::FunctionObj* obj) {
+  return reinterpret_cast<const StoredCallback*>(reinterpret_cast<const char*>(obj) +
+                                                 sizeof(tvm::ffi::FunctionObj));
+}
+
 /*!
  * \brief Whether `function` wraps a callback of the same C entry point as `probe`.
  *
@@ -45,31 +58,46 @@ bool SameCallbackOrigin(const tvm::ffi::Function& function, const tvm::ffi::Func
   const tvm::ffi::FunctionObj* a = function.get();
   const tvm::ffi::FunctionObj* b = probe.get();
   if (a == nullptr || b == nullptr || a->safe_call != b->safe_call) return false;
-  struct StoredCallback {
-    void* self;
-    TVMFFISafeCallType safe_call;
-    void (*deleter)(void*);
-  };
-  auto stored = [](const tvm::ffi::FunctionObj* obj) {
-    return reinterpret_cast<const StoredCallback*>(reinterpret_cast<const char*>(obj) +
-                                                   sizeof(tvm::ffi::FunctionObj));
-  };
-  return stored(a)->safe_call == stored(b)->safe_call;
+  return StoredCallbackOf(a)->safe_call == StoredCallbackOf(b)->safe_call;
+}
+
+// How a library module's function (tvm_ffi.load_module) finds its symbol: tvm_ffi wraps each
+// exported `__tvm_ffi_<name>` in an object whose safe_call is one trampoline and which stores the
+// symbol's address right after the FunctionObj. Learned from a function of this very module, whose
+// symbol is known, so a tvm_ffi with another layout leaves it unset and names nothing.
+struct LibraryFunctionLayout {
+  TVMFFISafeCallType trampoline = nullptr;
+};
+
+LibraryFunctionLayout& LibraryLayout() {
+  static LibraryFunctionLayout layout;
+  return layout;
+}
+
+TVMFFISafeCallType StoredSymbolOf(const tvm::ffi::FunctionObj* obj) {
+  return *reinterpret_cast<const TVMFFISafeCallType*>(reinterpret_cast<const char*>(obj) +
+                                                      sizeof(tvm::ffi::FunctionObj));
 }
 
 /*!
  * \brief The name a compiled module exports `function` under, or "" when it has none.
  *
- * A module function's safe_call is the symbol the module exports for it, `__tvm_ffi_<name>`
- * (TVM_FFI_DLL_EXPORT_TYPED_FUNC), so the dynamic loader can name it. Functions made in C++ or
- * Python have unexported trampolines and get "".
+ * A module function calls the symbol its module exports, `__tvm_ffi_<name>`
+ * (TVM_FFI_DLL_EXPORT_TYPED_FUNC); the dynamic loader names it. Functions made in C++ or Python
+ * have no such symbol and get "".
  */
 tvm::ffi::String PyFunctionSymbolName(const tvm::ffi::Function& function) {
   constexpr std::string_view kPrefix = "__tvm_ffi_";
   const tvm::ffi::FunctionObj* obj = function.get();
+  if (obj == nullptr) return "";
+  TVMFFISafeCallType entry = obj->safe_call;
+  const LibraryFunctionLayout& layout = LibraryLayout();
+  if (layout.trampoline != nullptr && obj->safe_call == layout.trampoline) {
+    entry = StoredSymbolOf(obj);
+  }
   Dl_info info{};
-  if (obj == nullptr || dladdr(reinterpret_cast<void*>(obj->safe_call), &info) == 0 ||
-      info.dli_sname == nullptr || info.dli_saddr != reinterpret_cast<void*>(obj->safe_call)) {
+  void* address = reinterpret_cast<void*>(entry);
+  if (dladdr(address, &info) == 0 || info.dli_sname == nullptr || info.dli_saddr != address) {
     return "";
   }
   const std::string_view symbol(info.dli_sname);
@@ -77,8 +105,27 @@ tvm::ffi::String PyFunctionSymbolName(const tvm::ffi::Function& function) {
   return tvm::ffi::String(std::string(symbol.substr(kPrefix.size())));
 }
 
-/*! \brief Records the package's probe: a Function made from a Python callable. */
-void PySetPythonProbe(tvm::ffi::Function probe) { PythonProbe() = std::move(probe); }
+}  // namespace
+}  // namespace jax_tvm_ffi
+
+// This module's own export, whose address tells how tvm_ffi stores a library function's symbol.
+extern "C" int __tvm_ffi_build_info(void*, const TVMFFIAny*, int32_t, TVMFFIAny*);
+
+namespace jax_tvm_ffi {
+namespace {
+
+/*!
+ * \brief Records the package's probes: a Function made from a Python callable, and this module's
+ *        own `build_info` as tvm_ffi.load_module returns it.
+ */
+void PySetProbes(tvm::ffi::Function python_probe, const tvm::ffi::Function& module_probe) {
+  PythonProbe() = std::move(python_probe);
+  const tvm::ffi::FunctionObj* obj = module_probe.get();
+  if (obj != nullptr && obj->safe_call != &__tvm_ffi_build_info &&
+      StoredSymbolOf(obj) == &__tvm_ffi_build_info) {
+    LibraryLayout().trampoline = obj->safe_call;
+  }
+}
 
 // Reads the named options of register_target; an unknown name is refused so that Python and C++
 // cannot drift apart silently.
@@ -179,7 +226,7 @@ TVM_FFI_DLL_EXPORT_TYPED_FUNC(scratch_usage, jax_tvm_ffi::PyScratchUsage);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(last_workspace_peak, jax_tvm_ffi::PyLastWorkspacePeak);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(block_python_calls, jax_tvm_ffi::PyBlockPythonCalls);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(python_calls_in_flight, jax_tvm_ffi::PyPythonCallsInFlight);
-TVM_FFI_DLL_EXPORT_TYPED_FUNC(set_python_probe, jax_tvm_ffi::PySetPythonProbe);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(set_probes, jax_tvm_ffi::PySetProbes);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(function_symbol_name, jax_tvm_ffi::PyFunctionSymbolName);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(build_info, jax_tvm_ffi::PyBuildInfo);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(set_runtime_api_version, jax_tvm_ffi::PySetRuntimeApiVersion);

@@ -185,11 +185,14 @@ def test_explicit_name_latest_function_wins() -> None:
 
     first = jax_tvm_ffi.ffi_function(double, same_shape, name=name, platform="cpu")
     np.testing.assert_array_equal(first(X), X * 2)
-    second = jax_tvm_ffi.ffi_function(triple, same_shape, name=name, platform="cpu")
+    with pytest.warns(UserWarning, match=f"every FfiFunction named '{name}' now calls .*triple"):
+        second = jax_tvm_ffi.ffi_function(triple, same_shape, name=name, platform="cpu")
     np.testing.assert_array_equal(second(X), X * 3)
     np.testing.assert_array_equal(first(X), X * 3)  # one name, one function: the latest
-    again = jax_tvm_ffi.ffi_function(double, same_shape, name=name, platform="cpu")
+    with pytest.warns(UserWarning, match="the name was bound to .*triple"):
+        again = jax_tvm_ffi.ffi_function(double, same_shape, name=name, platform="cpu")
     np.testing.assert_array_equal(again(X), X * 2)
+    np.testing.assert_array_equal(second(X), X * 2)
 
 
 def test_explicit_platform_registers_at_once_and_none_at_first_call() -> None:
