@@ -1,9 +1,9 @@
 /*!
  * \file frame_model.h
- * \brief An independent model of what the bridge does with XLA values, written from DESIGN.md and
- *        the README rather than from the core's code: which element types map to which DLPack
- *        type, how many bytes a buffer holds, and which attribute values decode to what.
- *        The call-frame fuzzer checks the core against it.
+ * \brief An independent model of what the bridge does with XLA values, written from docs/design.md
+ * and the README rather than from the core's code: which element types map to which DLPack type,
+ * how many bytes a buffer holds, and which attribute values decode to what. The call-frame fuzzer
+ * checks the core against it.
  */
 #ifndef JAX_TVM_FFI_FUZZ_FRAME_MODEL_H_
 #define JAX_TVM_FFI_FUZZ_FRAME_MODEL_H_

@@ -30,6 +30,11 @@ struct Binding {
   DLDeviceType device_type;
   /*! \brief True on GPU platforms: fetch stream and ordinal, install the stream. */
   bool uses_stream;
+  /*!
+   * \brief The call is wrapped: by the Python exit guard (options.python_backed) or the checking
+   *        mode (options.check). One flag, so that plain calls pay one test for both.
+   */
+  bool wrapped;
   /*! \brief The traits reported to XLA's metadata query. */
   XLA_FFI_Handler_Traits traits;
   /*! \brief For each attribute item of spec.items(), its index in spec.sorted_attr_names(). */

@@ -385,21 +385,41 @@ void ReleaseOffPythonThread(tvm::ffi::Function function) {
   kept->push_back(std::move(released));
 }
 
+// A call of a Python-backed or checked target: kept out of line, so plain calls pay one test.
+[[gnu::noinline]] XLA_FFI_Error* HandleWrappedCall(const Binding& binding,
+                                                   XLA_FFI_CallFrame* frame) {
+  if (binding.options.python_backed) {
+    if (binding.options.check != 0) return HandleCheckedCall(binding, frame, HandlePythonCall);
+    return HandlePythonCall(binding, frame);
+  }
+  return HandleCheckedCall(binding, frame, HandleExecute);
+}
+
+// The frame fields the handler reads, which every XLA since API 0.1 passes.
+constexpr size_t kFrameFieldsEnd = offsetof(XLA_FFI_CallFrame, attrs) + sizeof(XLA_FFI_Attrs);
+
+[[gnu::noinline, gnu::cold]] XLA_FFI_Error* RefuseShortFrame(const Binding& binding,
+                                                             const XLA_FFI_CallFrame* frame) {
+  // The API pointer is the one field every frame has; without it there is nobody to tell.
+  if (frame->api == nullptr) return nullptr;
+  return MakeXlaError(frame->api, binding.name,
+                      Status::InvalidArgument("malformed call frame from XLA: struct_size " +
+                                              std::to_string(frame->struct_size) + ", at least " +
+                                              std::to_string(kFrameFieldsEnd) + " expected"));
+}
+
 XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame) {
   if (JAX_TVM_FFI_UNLIKELY(frame->extension_start != nullptr &&
                            frame->extension_start->type == XLA_FFI_Extension_Metadata)) {
     return AnswerMetadata(binding, frame);
   }
+  // Checked after the metadata query, whose frame older XLAs fill only in part.
+  if (JAX_TVM_FFI_UNLIKELY(frame->struct_size < kFrameFieldsEnd)) {
+    return RefuseShortFrame(binding, frame);
+  }
   // Only the execute stage is registered; other stages have nothing to do.
   if (JAX_TVM_FFI_UNLIKELY(frame->stage != XLA_FFI_ExecutionStage_EXECUTE)) return nullptr;
-  // The checking mode (checked_call.h) costs unchecked targets one predictable branch.
-  if (JAX_TVM_FFI_UNLIKELY(binding.options.python_backed)) {
-    if (binding.options.check != 0) return HandleCheckedCall(binding, frame, HandlePythonCall);
-    return HandlePythonCall(binding, frame);
-  }
-  if (JAX_TVM_FFI_UNLIKELY(binding.options.check != 0)) {
-    return HandleCheckedCall(binding, frame, HandleExecute);
-  }
+  if (JAX_TVM_FFI_UNLIKELY(binding.wrapped)) return HandleWrappedCall(binding, frame);
   return HandleExecute(binding, frame);
 }
 

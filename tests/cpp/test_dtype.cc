@@ -1,6 +1,7 @@
 /*!
  * \file test_dtype.cc
- * \brief Tests of the XLA element type to DLPack data type table, row by row against DESIGN.md.
+ * \brief Tests of the XLA element type to DLPack data type table, row by row against docs/design.md
+ * ("Data types").
  */
 #include <gtest/gtest.h>
 
@@ -21,7 +22,7 @@ struct Row {
   bool halve_last_dim;
 };
 
-// The table of DESIGN.md ("Data types"), written out independently of dtype.cc.
+// The table of docs/design.md ("Data types"), written out independently of dtype.cc.
 constexpr Row kRows[] = {
     {XLA_FFI_DataType_PRED, "PRED", kDLBool, 8, 1, false},
     {XLA_FFI_DataType_S2, "S2", kDLInt, 2, 1, false},

@@ -193,6 +193,30 @@ TEST(HandlerTest, HandleCallOnABinding) {
   EXPECT_THAT(y, ElementsAre(2, 3));
 }
 
+TEST(HandlerTest, AFrameTooShortForItsFieldsIsRefusedWithoutCallingTheFunction) {
+  auto called = std::make_shared<bool>(false);
+  Binding binding("direct.short_frame",
+                  tvm::ffi::Function::FromTyped(
+                      [called](tvm::ffi::TensorView, tvm::ffi::TensorView) { *called = true; }),
+                  ArgSpec::Default(), TargetOptions{});
+  std::vector<float> x = {1, 2};
+  std::vector<float> y(2);
+  CallFrameBuilder builder;
+  builder.AddArg(XLA_FFI_DataType_F32, x.data(), {2});
+  builder.AddRet(XLA_FFI_DataType_F32, y.data(), {2});
+  FakeExecutionContext context;
+  XLA_FFI_CallFrame* frame = builder.Build(context.get());
+  frame->struct_size = offsetof(XLA_FFI_CallFrame, attrs);  // Ends before the attributes.
+  ErrorInfo error = TakeError(HandleCall(binding, frame));
+  EXPECT_EQ(error.code, XLA_FFI_Error_Code_INVALID_ARGUMENT);
+  EXPECT_THAT(error.message, HasSubstr("direct.short_frame"));
+  EXPECT_THAT(error.message, HasSubstr("malformed call frame from XLA: struct_size"));
+  EXPECT_FALSE(*called);
+  frame->struct_size = 8;
+  EXPECT_EQ(TakeError(HandleCall(binding, frame)).code, XLA_FFI_Error_Code_INVALID_ARGUMENT);
+  EXPECT_FALSE(*called);
+}
+
 TEST(HandlerTest, FunctionReceivesViewsOfXlaMemory) {
   auto record = std::make_shared<Record>();
   XLA_FFI_Handler* handler = Register(Recorder(record), {"args", "rets"});
