@@ -23,7 +23,7 @@ Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, Ta
       options(options),
       device_type(DeviceTypeOf(options.platform)),
       uses_stream(options.platform != Platform::kCpu),
-      wrapped(options.python_backed || options.check != 0),
+      wrapped(options.python_backed || options.check != 0 || options.last_result_is_workspace),
       traits(options.allow_cuda_graph ? XLA_FFI_HANDLER_TRAITS_COMMAND_BUFFER_COMPATIBLE : 0),
       attr_slot_of_item(this->spec.items().size(), 0),
       scratch_stats(&unregistered_scratch_stats) {

@@ -31,8 +31,9 @@ struct Binding {
   /*! \brief True on GPU platforms: fetch stream and ordinal, install the stream. */
   bool uses_stream;
   /*!
-   * \brief The call is wrapped: by the Python exit guard (options.python_backed) or the checking
-   *        mode (options.check). One flag, so that plain calls pay one test for both.
+   * \brief The call is wrapped: by the Python exit guard (options.python_backed), the checking
+   *        mode (options.check) or the workspace mode (options.last_result_is_workspace). One
+   *        flag, so that plain calls pay one test for all three.
    */
   bool wrapped;
   /*! \brief The traits reported to XLA's metadata query. */

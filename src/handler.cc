@@ -329,10 +329,31 @@ Status Execute(const Binding& binding, const XLA_FFI_CallFrame& frame) {
   Placement placement;
   Status status = GetPlacement(binding, frame, &placement);
   if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
-  if (JAX_TVM_FFI_UNLIKELY(binding.options.last_result_is_workspace)) {
-    return ExecuteWithWorkspace(binding, frame, placement);
-  }
   return Dispatch(binding, frame, placement, nullptr);
+}
+
+Status ExecuteWorkspaceMode(const Binding& binding, const XLA_FFI_CallFrame& frame) {
+  Placement placement;
+  Status status = GetPlacement(binding, frame, &placement);
+  if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
+  return ExecuteWithWorkspace(binding, frame, placement);
+}
+
+// Runs `kExecute` so that nothing unwinds into XLA: allocation failures and errors thrown by TVM
+// FFI containers while decoding become call errors. The try block costs nothing on the success
+// path.
+template <Status (*kExecute)(const Binding&, const XLA_FFI_CallFrame&)>
+XLA_FFI_Error* HandleWith(const Binding& binding, XLA_FFI_CallFrame* frame) {
+  Status status;
+  try {
+    status = kExecute(binding, *frame);
+  } catch (const tvm::ffi::Error& error) {
+    status = Status::Error(XLA_FFI_Error_Code_INTERNAL, error.kind() + ": " + error.message());
+  } catch (const std::exception& error) {
+    status = Status::Error(XLA_FFI_Error_Code_INTERNAL, error.what());
+  }
+  if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return MakeXlaError(frame->api, binding.name, status);
+  return nullptr;
 }
 
 std::atomic<bool> python_calls_blocked{false};
@@ -352,22 +373,6 @@ class PythonCallScope {
 
 }  // namespace
 
-XLA_FFI_Error* HandleExecute(const Binding& binding, XLA_FFI_CallFrame* frame);
-
-// Python targets are counted while they run and refused once the interpreter is exiting; kept
-// out of line so C++ targets pay one predictable branch.
-[[gnu::noinline]] XLA_FFI_Error* HandlePythonCall(const Binding& binding,
-                                                  XLA_FFI_CallFrame* frame) {
-  PythonCallScope python_call;
-  if (python_call.refused()) {
-    return MakeXlaError(
-        frame->api, binding.name,
-        Status::Error(XLA_FFI_Error_Code_CANCELLED,
-                      "the Python interpreter is shutting down; the function was not called"));
-  }
-  return HandleExecute(binding, frame);
-}
-
 void BlockPythonCalls() { python_calls_blocked.store(true); }
 
 size_t PythonCallsInFlight() { return python_calls_in_flight.load(); }
@@ -385,14 +390,28 @@ void ReleaseOffPythonThread(tvm::ffi::Function function) {
   kept->push_back(std::move(released));
 }
 
-// A call of a Python-backed or checked target: kept out of line, so plain calls pay one test.
+// The checking mode around the call, when the target asks for it.
+XLA_FFI_Error* HandleCheckedOrNot(const Binding& binding, XLA_FFI_CallFrame* frame) {
+  auto* execute = binding.options.last_result_is_workspace ? &HandleWith<ExecuteWorkspaceMode>
+                                                           : &HandleWith<Execute>;
+  if (binding.options.check != 0) return HandleCheckedCall(binding, frame, execute);
+  return execute(binding, frame);
+}
+
+// A call of a Python-backed, checked or workspace target: out of line, so that plain calls pay
+// one test for all three. The Python guard is outermost: a call refused at exit runs nothing,
+// not even the checks.
 [[gnu::noinline]] XLA_FFI_Error* HandleWrappedCall(const Binding& binding,
                                                    XLA_FFI_CallFrame* frame) {
-  if (binding.options.python_backed) {
-    if (binding.options.check != 0) return HandleCheckedCall(binding, frame, HandlePythonCall);
-    return HandlePythonCall(binding, frame);
+  if (!binding.options.python_backed) return HandleCheckedOrNot(binding, frame);
+  PythonCallScope python_call;
+  if (python_call.refused()) {
+    return MakeXlaError(
+        frame->api, binding.name,
+        Status::Error(XLA_FFI_Error_Code_CANCELLED,
+                      "the Python interpreter is shutting down; the function was not called"));
   }
-  return HandleCheckedCall(binding, frame, HandleExecute);
+  return HandleCheckedOrNot(binding, frame);
 }
 
 // The frame fields the handler reads, which every XLA since API 0.1 passes.
@@ -420,22 +439,7 @@ XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame) {
   // Only the execute stage is registered; other stages have nothing to do.
   if (JAX_TVM_FFI_UNLIKELY(frame->stage != XLA_FFI_ExecutionStage_EXECUTE)) return nullptr;
   if (JAX_TVM_FFI_UNLIKELY(binding.wrapped)) return HandleWrappedCall(binding, frame);
-  return HandleExecute(binding, frame);
-}
-
-XLA_FFI_Error* HandleExecute(const Binding& binding, XLA_FFI_CallFrame* frame) {
-  Status status;
-  // Nothing may unwind into XLA: allocation failures and errors thrown by TVM FFI containers
-  // while decoding become call errors. The try block costs nothing on the success path.
-  try {
-    status = Execute(binding, *frame);
-  } catch (const tvm::ffi::Error& error) {
-    status = Status::Error(XLA_FFI_Error_Code_INTERNAL, error.kind() + ": " + error.message());
-  } catch (const std::exception& error) {
-    status = Status::Error(XLA_FFI_Error_Code_INTERNAL, error.what());
-  }
-  if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return MakeXlaError(frame->api, binding.name, status);
-  return nullptr;
+  return HandleWith<Execute>(binding, frame);
 }
 
 }  // namespace jax_tvm_ffi
