@@ -23,6 +23,7 @@ import tvm_ffi
 GPU_DIR = Path(__file__).resolve().parent
 INLINE_SOURCE = GPU_DIR / "inline_kernels.cu"
 CMAKE_SOURCE_DIR = GPU_DIR / "cmake_kernels"
+SCRATCH_EXAMPLE = GPU_DIR.parent.parent / "examples" / "cuda_scratch.cu"
 
 
 @functools.cache
@@ -61,15 +62,24 @@ def cuda_arch() -> str:
     return f"{major}{minor}"
 
 
-@pytest.fixture(scope="session")
-def inline_kernels() -> tvm_ffi.Module:
-    """tests/gpu/inline_kernels.cu, built by tvm_ffi.cpp.load_inline(cuda_sources=...)."""
+def load_cuda_inline(name: str, source: Path) -> tvm_ffi.Module:
+    """Builds ``source`` with tvm_ffi.cpp.load_inline(cuda_sources=...) for this GPU."""
     if "TVM_FFI_CUDA_ARCH_LIST" not in os.environ:
         arch = cuda_arch()
         os.environ["TVM_FFI_CUDA_ARCH_LIST"] = f"{arch[:-1]}.{arch[-1]}"
-    return tvm_ffi.cpp.load_inline(
-        name="jax_tvm_ffi_gpu_inline_kernels", cuda_sources=INLINE_SOURCE.read_text()
-    )
+    return tvm_ffi.cpp.load_inline(name=name, cuda_sources=source.read_text())
+
+
+@pytest.fixture(scope="session")
+def inline_kernels() -> tvm_ffi.Module:
+    """tests/gpu/inline_kernels.cu, built by tvm_ffi.cpp.load_inline(cuda_sources=...)."""
+    return load_cuda_inline("jax_tvm_ffi_gpu_inline_kernels", INLINE_SOURCE)
+
+
+@pytest.fixture(scope="session")
+def scratch_example() -> tvm_ffi.Module:
+    """examples/cuda_scratch.cu (``center``: device scratch memory), built the same way."""
+    return load_cuda_inline("jax_tvm_ffi_gpu_cuda_scratch_example", SCRATCH_EXAMPLE)
 
 
 def build_cmake_kernels(build_dir: Path, arch: str) -> Path:

@@ -2,7 +2,8 @@
  * \file tests/gpu/inline_kernels.cu
  * \brief CUDA kernels of the GPU suite built with tvm_ffi.cpp.load_inline(cuda_sources=...):
  * launches on the environment stream and on "ctx.stream", a CUDA-graph probe, device scratch
- * memory, dtype-aware sign flips, and host-code errors.
+ * memory (a failing kernel, addresses), dtype-aware sign flips, and host-code errors. The scratch
+ * kernel that succeeds is examples/cuda_scratch.cu, which the suite builds as it is.
  */
 #include <cuda_runtime.h>
 #include <tvm/ffi/container/tensor.h>
@@ -140,50 +141,18 @@ void GraphProbe(tvm::ffi::TensorView x, tvm::ffi::TensorView y, tvm::ffi::Tensor
 // Returns the host calls of graph_probe since the last reset, and resets the count.
 int64_t TakeGraphProbeHostCalls() { return graph_probe_host_calls.exchange(0); }
 
-__global__ void BlockSums(const float* x, float* partial, int64_t n) {
-  __shared__ float sums[kThreads];
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  sums[threadIdx.x] = i < n ? x[i] : 0.0f;
-  __syncthreads();
-  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) sums[threadIdx.x] += sums[threadIdx.x + stride];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) partial[blockIdx.x] = sums[0];
-}
-
-__global__ void Subtract(const float* x, const float* partial, int blocks, float* y, int64_t n) {
-  __shared__ float mean;
-  if (threadIdx.x == 0) {
-    float total = 0.0f;
-    for (int b = 0; b < blocks; ++b) total += partial[b];
-    mean = total / static_cast<float>(n);
-  }
-  __syncthreads();
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) y[i] = x[i] - mean;
-}
-
-// y = x - mean(x), with one partial sum per block in device scratch memory from the bridge.
-// fail_after_alloc != 0 raises after the scratch tensor was allocated (and a kernel queued).
-void ScratchCenter(tvm::ffi::TensorView x, tvm::ffi::TensorView y, bool fail_after_alloc) {
-  CheckFloat32Pair("scratch_center", x, y);
-  const int64_t n = x.numel();
-  if (n == 0) return;
-  const int blocks = Blocks(n);
-  tvm::ffi::Tensor partial = tvm::ffi::Tensor::FromEnvAlloc(
-      TVMFFIEnvTensorAlloc, {blocks}, DLDataType{kDLFloat, 32, 1}, x.device());
-  cudaStream_t stream = EnvStream(x);
-  const float* in = static_cast<const float*>(x.data_ptr());
-  float* sums = static_cast<float*>(partial.data_ptr());
-  BlockSums<<<blocks, kThreads, 0, stream>>>(in, sums, n);
-  CheckLaunch("scratch_center");
-  if (fail_after_alloc) {
-    TVM_FFI_THROW(RuntimeError) << "scratch_center: failing on purpose after allocating "
-                                << blocks * 4 << " bytes of scratch";
-  }
-  Subtract<<<blocks, kThreads, 0, stream>>>(in, sums, blocks, static_cast<float*>(y.data_ptr()), n);
-  CheckLaunch("scratch_center");
+// Allocates device scratch memory, queues a kernel writing it, then fails in host code: the
+// bridge must give the scratch back and report the error.
+void ScratchThenFail(tvm::ffi::TensorView x, tvm::ffi::TensorView y) {
+  CheckFloat32Pair("scratch_then_fail", x, y);
+  const int64_t n = x.numel() > 0 ? x.numel() : 1;
+  tvm::ffi::Tensor tmp = tvm::ffi::Tensor::FromEnvAlloc(TVMFFIEnvTensorAlloc, {n},
+                                                        DLDataType{kDLFloat, 32, 1}, x.device());
+  AddOneKernel<<<Blocks(n), kThreads, 0, EnvStream(x)>>>(
+      static_cast<const float*>(x.data_ptr()), static_cast<float*>(tmp.data_ptr()), x.numel());
+  CheckLaunch("scratch_then_fail");
+  TVM_FFI_THROW(RuntimeError) << "scratch_then_fail: failing on purpose after allocating " << n * 4
+                              << " bytes of scratch";
 }
 
 // Allocates two device scratch tensors of the given byte sizes and writes their addresses and
@@ -287,7 +256,7 @@ TVM_FFI_DLL_EXPORT_TYPED_FUNC(slow_add_one_stream, SlowAddOneStream);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(stream_probe, StreamProbe);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(graph_probe, GraphProbe);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(take_graph_probe_host_calls, TakeGraphProbeHostCalls);
-TVM_FFI_DLL_EXPORT_TYPED_FUNC(scratch_center, ScratchCenter);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(scratch_then_fail, ScratchThenFail);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(scratch_addresses, ScratchAddresses);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(negate, Negate);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(describe, Describe);

@@ -33,16 +33,12 @@ def like(x: jax.Array) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(x.shape, x.dtype)
 
 
-def test_device_scratch_from_xla_allocator(inline_kernels: Any, unique_name) -> None:
-    name = unique_name("scratch_center")
-    jax_tvm_ffi.register_ffi_target(
-        name, inline_kernels.scratch_center, ["args", "rets", "attrs.fail_after_alloc"], "gpu"
-    )
+def test_device_scratch_from_xla_allocator(scratch_example: Any, unique_name) -> None:
+    """examples/cuda_scratch.cu on the GPU: per-block partial sums in device scratch memory."""
+    name = unique_name("center")
+    jax_tvm_ffi.register_ffi_target(name, scratch_example.center, platform="gpu")
     x = jax.random.normal(jax.random.key(0), (ELEMENTS,), jnp.float32)
-    center = jax.jit(
-        lambda x, fail: ffi_call(name, like(x), x, fail_after_alloc=fail), static_argnums=1
-    )
-    y = np.asarray(center(x, False))
+    y = np.asarray(jax.jit(lambda x: ffi_call(name, like(x), x))(x))
     np.testing.assert_allclose(y, np.asarray(x) - np.asarray(x).mean(), atol=1e-5)
     usage = jax_tvm_ffi.scratch_usage(name, platform="gpu")
     assert usage == jax_tvm_ffi.ScratchUsage(
@@ -53,15 +49,22 @@ def test_device_scratch_from_xla_allocator(inline_kernels: Any, unique_name) -> 
         outstanding_allocations=0,
     )
 
-    # A kernel that fails after allocating: the error reaches Python, the scratch goes back.
-    with pytest.raises(jax.errors.JaxRuntimeError, match="failing on purpose after allocating"):
-        jax.block_until_ready(center(x, True))
-    usage = jax_tvm_ffi.scratch_usage(name, platform="gpu")
-    assert usage.total_allocations == 2
-    assert usage.outstanding_allocations == 0
-    # And the target works again.
-    np.testing.assert_allclose(np.asarray(center(x, False)), y, atol=1e-6)
-    assert jax_tvm_ffi.scratch_usage(name, platform="gpu").outstanding_allocations == 0
+
+def test_kernel_failing_after_allocating_scratch(inline_kernels: Any, unique_name) -> None:
+    """The error reaches Python, the scratch goes back, and the target works again."""
+    name = unique_name("scratch_then_fail")
+    jax_tvm_ffi.register_ffi_target(name, inline_kernels.scratch_then_fail, platform="gpu")
+    x = jnp.arange(ELEMENTS, dtype=jnp.float32)
+    call = jax.jit(lambda x: ffi_call(name, like(x), x))
+    for calls in (1, 2):
+        with pytest.raises(jax.errors.JaxRuntimeError, match="failing on purpose") as raised:
+            jax.block_until_ready(call(x))
+        assert name in str(raised.value)
+        usage = jax_tvm_ffi.scratch_usage(name, platform="gpu")
+        assert usage.total_allocations == calls
+        assert usage.last_call_peak_bytes == ELEMENTS * 4
+        assert usage.outstanding_allocations == 0
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda x: x * 2)(x)), np.asarray(x) * 2)
 
 
 WORKSPACE_BYTES = 4096
