@@ -55,13 +55,26 @@ echo "=== jax-tvm-ffi GPU run: $(date -u +%FT%TZ) in $ROOT, python $PYTHON, resu
 { nvidia-smi || echo "nvidia-smi failed"; } >"$OUT/nvidia_smi.txt" 2>&1
 cat "$OUT/nvidia_smi.txt"
 
+# nvcc is what load_inline, CMake and the benchmark compile with.
+if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  export PATH="/usr/local/cuda/bin:$PATH"
+fi
+
+report() {
+  "$PYTHON" "$ROOT/tests/gpu/write_report.py" --out "$OUT" --steps "$STEPS"
+  local rc=$?
+  echo "=== done in ${SECONDS}s: $OUT/gpu_run.json, $LOG"
+  exit $rc
+}
+
 if ! "$PYTHON" -c "import jax, jaxlib" 2>/dev/null; then
   echo "error: jax is not importable by $PYTHON; this script never installs jax (no network on the"
   echo "GPU machine): use the Python that has jax and its CUDA plugin, e.g. PYTHON=/path/python3"
   printf 'jax-present\t1\t0\n' >>"$STEPS"
-else
-  printf 'jax-present\t0\t0\n' >>"$STEPS"
+  report
 fi
+printf 'jax-present\t0\t0\n' >>"$STEPS"
+echo "jax $("$PYTHON" -c 'import jax; print(jax.__version__, jax.devices())' 2>&1 | tail -n1)"
 
 install_tvm_ffi() {
   if "$PYTHON" -c "import tvm_ffi" 2>/dev/null; then
@@ -101,7 +114,4 @@ step gpu-suite 210 "$PYTHON" -m pytest "$ROOT/tests/gpu" -v -rs -p no:cacheprovi
 step gpu-benchmark 90 "$PYTHON" "$ROOT/benchmarks/gpu/bench_gpu_loop.py" \
   --json "$OUT/gpu_bench.json" --build-dir "$BUILD_DIR/bench"
 
-"$PYTHON" "$ROOT/tests/gpu/write_report.py" --out "$OUT" --steps "$STEPS"
-rc=$?
-echo "=== done in ${SECONDS}s: $OUT/gpu_run.json, $LOG"
-exit $rc
+report

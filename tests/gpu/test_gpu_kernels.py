@@ -172,18 +172,21 @@ def test_error_in_host_code_reaches_python_with_message_and_target(
     np.testing.assert_array_equal(np.asarray(y), np.arange(1, 9))
 
 
-# dtype, DLPack (code, bits)
+# dtype, the DLPack (code, bits) the kernel must see
 FLOAT_DTYPES = [
-    (jnp.float16, (2, 16)),
-    (jnp.bfloat16, (4, 16)),
-    (jnp.float32, (2, 32)),
-    (jnp.float64, (2, 64)),
-    (ml_dtypes.float8_e4m3fn, (10, 8)),
-    (ml_dtypes.float8_e5m2, (12, 8)),
+    pytest.param(dtype, dlpack, id=np.dtype(dtype).name)
+    for dtype, dlpack in (
+        (jnp.float16, (2, 16)),
+        (jnp.bfloat16, (4, 16)),
+        (jnp.float32, (2, 32)),
+        (jnp.float64, (2, 64)),
+        (ml_dtypes.float8_e4m3fn, (10, 8)),
+        (ml_dtypes.float8_e5m2, (12, 8)),
+    )
 ]
 
 
-@pytest.mark.parametrize("dtype, dlpack", FLOAT_DTYPES, ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize("dtype, dlpack", FLOAT_DTYPES)
 def test_float_dtypes_on_gpu(inline_kernels: Any, unique_name, dtype: Any, dlpack: Any) -> None:
     negate, describe = unique_name("negate"), unique_name("describe")
     jax_tvm_ffi.register_ffi_target(negate, inline_kernels.negate, platform="gpu")
@@ -200,7 +203,7 @@ def test_float_dtypes_on_gpu(inline_kernels: Any, unique_name, dtype: Any, dlpac
     np.testing.assert_array_equal(got.view(np.uint8), expected.view(np.uint8))
 
 
-@pytest.mark.parametrize("shape", [(), (0,), (3, 0), (1,)])
+@pytest.mark.parametrize("shape", [(), (0,), (3, 0), (1,)], ids=["rank0", "0", "3x0", "1"])
 def test_rank_zero_and_zero_size_buffers(inline_kernels: Any, unique_name, shape: Any) -> None:
     add, negate, describe = (unique_name(n) for n in ("add_one_env", "negate", "describe"))
     jax_tvm_ffi.register_ffi_target(add, inline_kernels.add_one_env, platform="gpu")

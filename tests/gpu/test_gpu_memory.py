@@ -216,11 +216,14 @@ GRAPH_PROGRAM = textwrap.dedent(
     loop = jax.jit(lambda x: jax.lax.fori_loop(0, int(sys.argv[3]), step, (x, jnp.int32(0))))
     x = jnp.arange(1024, dtype=jnp.float32)
     mod.take_graph_probe_host_calls()
-    y, captured = loop(x)
-    y = np.asarray(y)
-    print(json.dumps({"correct": bool((y == np.arange(1024) + int(sys.argv[3])).all()),
-                      "captured": int(captured),
-                      "host_calls": int(mod.take_graph_probe_host_calls())}))
+    runs = []
+    for _ in range(3):  # replays are what the later runs can show, once the graph is recorded
+        y, captured = loop(x)
+        y = np.asarray(y)
+        runs.append({"correct": bool((y == np.arange(1024) + int(sys.argv[3])).all()),
+                     "captured": int(captured),
+                     "host_calls": int(mod.take_graph_probe_host_calls())})
+    print(json.dumps(runs))
     """
 )
 
@@ -247,11 +250,13 @@ def test_cuda_graph_capture_and_replay_in_a_loop(
         env=env,
     )
     assert result.returncode == 0, f"the graph program failed:\n{result.stderr[-6000:]}"
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["correct"], f"wrong loop result: {report}"
+    runs = json.loads(result.stdout.strip().splitlines()[-1])
+    assert all(run["correct"] for run in runs), f"wrong loop result: {runs}"
     if allow_cuda_graph:
-        assert report["captured"] == 1, f"the call never ran under stream capture: {report}"
-        assert report["host_calls"] < GRAPH_ITERATIONS, f"the graph was not replayed: {report}"
+        assert all(run["captured"] == 1 for run in runs), f"not run under stream capture: {runs}"
+        # Fewer host calls than iterations: the recorded graph was replayed.
+        host_calls = sum(run["host_calls"] for run in runs)
+        assert host_calls < len(runs) * GRAPH_ITERATIONS, f"the graph was never replayed: {runs}"
     else:
-        assert report["captured"] == 0, f"captured without allow_cuda_graph: {report}"
-        assert report["host_calls"] == GRAPH_ITERATIONS, report
+        assert all(run["captured"] == 0 for run in runs), f"captured without the flag: {runs}"
+        assert all(run["host_calls"] == GRAPH_ITERATIONS for run in runs), runs

@@ -3,7 +3,9 @@
 The JSON's keys: ``gpu`` (what ``nvidia-smi`` reports: name, driver, memory, compute capability;
 null without one), ``nvidia_smi`` (its full output), ``versions``, ``steps`` (name, exit status,
 seconds), ``suite`` (counts and every test's outcome, from pytest's JUnit XML), ``benchmark``
-(``benchmarks/gpu/bench_gpu_loop.py``'s JSON) and ``ok``. Exit status 0 only when every step did.
+(``benchmarks/gpu/bench_gpu_loop.py``'s JSON), ``ok`` (every step exited 0) and ``ran_on_gpu``
+(there was a GPU, tests passed on it and the benchmark measured both modes). Exit status 0
+only when every step did.
 """
 
 from __future__ import annotations
@@ -102,9 +104,15 @@ def main() -> int:
         "benchmark": json.loads(bench.read_text()) if bench.exists() else None,
         "ok": all(step["exit"] == 0 for step in steps),
     }
+    suite_counts = (report["suite"] or {}).get("counts", {})
+    benchmark = report["benchmark"] or {}
+    # A run with no GPU (a rehearsal) passes its steps by skipping: say so apart from "ok".
+    report["ran_on_gpu"] = bool(
+        report["gpu"] and suite_counts.get("passed") and "graphs_on" in benchmark
+    )
     (args.out / "gpu_run.json").write_text(json.dumps(report, indent=2) + "\n")
     counts = (report["suite"] or {}).get("counts")
-    print(f"gpu: {report['gpu']}; suite: {counts}; steps: "
+    print(f"gpu: {report['gpu']}; ran on a GPU: {report['ran_on_gpu']}; suite: {counts}; steps: "
           + ", ".join(f"{s['step']}={s['exit']}" for s in steps))  # fmt: skip
     return 0 if report["ok"] else 1
 
