@@ -234,11 +234,21 @@ int ReportAllocError(void* error_ctx, void (*set_error)(void*, const char*, cons
     global = TVMFFIEnvGetDLPackManagedTensorAllocator();
     TVMFFIEnvSetDLPackManagedTensorAllocator(ours, 0, nullptr);
   }
-  // The global allocator may be this very function, set there by someone who read it during a
-  // call: forwarding to it would loop. (Another copy of the core's, in a test binary beside the
-  // Python module, ends up here too and stops.)
   if (global != nullptr && global != &ServeScratch) {
     return global(prototype, out, error_ctx, set_error);
+  }
+  if (global == &ServeScratch) {
+    // Written there from a read of the allocator in effect, which answers this function during
+    // a call and, between calls, on a thread it stays on. What it replaced is gone from TVM FFI,
+    // and forwarding to the global one would loop. (Another copy of the core's, in a test binary
+    // beside the Python module, ends up here too and stops.)
+    return ReportAllocError(
+        error_ctx, set_error, "RuntimeError",
+        "TVM FFI's global tensor allocator is jax_tvm_ffi's own, which serves only during a "
+        "jax_tvm_ffi call: it was written back globally after being read with "
+        "TVMFFIEnvGetDLPackManagedTensorAllocator (or as the previous allocator) during a call, "
+        "or on a thread that ran one, where it stands in for the global allocator; set the "
+        "global allocator again with TVMFFIEnvSetDLPackManagedTensorAllocator");
   }
   return ReportAllocError(error_ctx, set_error, "RuntimeError",
                           "no TVM FFI tensor allocator is installed on this thread outside a "

@@ -26,7 +26,13 @@
  * bridge's stays: outside calls it hands every request to the global allocator, as TVM FFI does
  * for a thread with none, and fails like TVM FFI when there is no global one either. A kernel
  * that sets an allocator during a call gets its own allocator for its own requests, and a
- * bridged call nested in it gets the bridge's again.
+ * bridged call nested in it gets the bridge's again. So outside calls every request reaches the
+ * allocator TVM FFI alone would use, on the thread or global, whatever code around the calls
+ * sets, clears or saves and restores through TVMFFIEnvSetDLPackManagedTensorAllocator. One
+ * difference remains visible: on a thread where the bridge's allocator stays, and during calls,
+ * TVMFFIEnvGetDLPackManagedTensorAllocator answers the bridge's allocator, not the global one;
+ * written back globally, it serves only calls, and requests outside calls fail saying so (the
+ * global allocator it replaced is no longer known to TVM FFI).
  */
 #ifndef JAX_TVM_FFI_SCRATCH_H_
 #define JAX_TVM_FFI_SCRATCH_H_

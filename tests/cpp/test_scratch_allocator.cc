@@ -11,10 +11,13 @@
 #include <tvm/ffi/extra/c_env_api.h>
 #include <tvm/ffi/function.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -533,6 +536,162 @@ TEST(ScratchOutsideCallsTest, NestedCallsAndScopesInsideACall) {
     EXPECT_EQ(Usage().last_call_allocations, 2u);
     EXPECT_EQ(Usage(Platform::kCpu, ".inner").total_allocations, 2u);
   });
+}
+
+// Which of the Counting allocators serves a request outside calls on this thread: its index, or
+// -1 when the request fails.
+int WhoServes() {
+  int before[4];
+  std::copy(std::begin(counted), std::end(counted), before);
+  try {
+    Scratch({16});
+  } catch (const tvm::ffi::Error&) {
+    return -1;
+  }
+  for (int i = 0; i < 4; ++i) {
+    if (counted[i] != before[i]) return i;
+  }
+  return -2;  // Served by none of them: the bridge's arena, outside a call.
+}
+
+DLPackManagedTensorAllocator CountingAllocatorNumber(int k) {
+  constexpr DLPackManagedTensorAllocator kAllocators[] = {&Counting<0>, &Counting<1>, &Counting<2>,
+                                                          &Counting<3>};
+  return kAllocators[k];
+}
+
+// What code around the calls does with TVM FFI's allocator, through its own API only.
+enum class Step {
+  kBridgedCall,         // a call of the target (nothing at all in the run without the bridge)
+  kSetOnThread,         // TVMFFIEnvSetDLPackManagedTensorAllocator(a, 0, nullptr)
+  kSetGlobally,         // TVMFFIEnvSetDLPackManagedTensorAllocator(a, 1, nullptr), this thread
+  kSetGlobalElsewhere,  // the same from another thread
+  kClearGlobal,         // another thread sets nullptr globally
+  kClearThread,         // TVMFFIEnvSetDLPackManagedTensorAllocator(nullptr, 0, nullptr)
+  kThreadScope,         // set a on the thread, saving the previous; a bridged call; restore
+  kGlobalScope,         // set a globally, saving the previous; restore it globally
+  kRequest,             // a request outside calls
+  kCount
+};
+
+// Runs `steps` on a fresh thread, the global allocator cleared before and after, and returns who
+// served each request: on the thread, and (after every step) on another thread.
+std::vector<int> Outcomes(const std::vector<std::pair<Step, int>>& steps, bool bridged,
+                          XLA_FFI_Handler* handler) {
+  std::vector<int> served;
+  SetGlobalAllocator(nullptr);
+  std::thread([&] {
+    for (const auto& [step, k] : steps) {
+      DLPackManagedTensorAllocator allocator = CountingAllocatorNumber(k);
+      DLPackManagedTensorAllocator previous = nullptr;
+      switch (step) {
+        case Step::kBridgedCall:
+          if (bridged) TVM_FFI_ICHECK(Call(handler).ok);
+          break;
+        case Step::kSetOnThread:
+          TVMFFIEnvSetDLPackManagedTensorAllocator(allocator, 0, nullptr);
+          break;
+        case Step::kSetGlobally:
+          TVMFFIEnvSetDLPackManagedTensorAllocator(allocator, 1, nullptr);
+          break;
+        case Step::kSetGlobalElsewhere:
+          SetGlobalAllocator(allocator);
+          break;
+        case Step::kClearGlobal:
+          SetGlobalAllocator(nullptr);
+          break;
+        case Step::kClearThread:
+          TVMFFIEnvSetDLPackManagedTensorAllocator(nullptr, 0, nullptr);
+          break;
+        case Step::kThreadScope:
+          TVMFFIEnvSetDLPackManagedTensorAllocator(allocator, 0, &previous);
+          if (bridged) TVM_FFI_ICHECK(Call(handler).ok);
+          served.push_back(100 + WhoServes());
+          TVMFFIEnvSetDLPackManagedTensorAllocator(previous, 0, nullptr);
+          break;
+        case Step::kGlobalScope:
+          TVMFFIEnvSetDLPackManagedTensorAllocator(allocator, 1, &previous);
+          served.push_back(200 + WhoServes());
+          TVMFFIEnvSetDLPackManagedTensorAllocator(previous, 1, nullptr);
+          break;
+        case Step::kRequest:
+        case Step::kCount:
+          served.push_back(WhoServes());
+          break;
+      }
+      std::thread([&] { served.push_back(1000 + WhoServes()); }).join();
+    }
+  }).join();
+  SetGlobalAllocator(nullptr);
+  return served;
+}
+
+// The contract outside calls, checked on every sequence a fixed-seed generator makes: whatever
+// code around the calls does with TVM FFI's allocator (on the thread or globally, from this
+// thread or another, in save-and-restore scopes), every request outside calls, on the calling
+// thread and on others, reaches the allocator it reaches when the calls are left out.
+TEST(ScratchOutsideCallsTest, RequestsReachWhatTvmFfiAloneWouldUse) {
+  XLA_FFI_Handler* handler = RegisterTwoTemporaries();
+  std::mt19937 random(15);
+  for (int trial = 0; trial < 300; ++trial) {
+    std::vector<std::pair<Step, int>> steps;
+    const int length = 2 + static_cast<int>(random() % 7);
+    for (int i = 0; i < length; ++i) {
+      steps.emplace_back(static_cast<Step>(random() % static_cast<int>(Step::kCount)),
+                         static_cast<int>(random() % 4));
+    }
+    steps.emplace_back(Step::kRequest, 0);
+    const std::vector<int> alone = Outcomes(steps, /*bridged=*/false, handler);
+    const std::vector<int> bridged = Outcomes(steps, /*bridged=*/true, handler);
+    if (alone != bridged) {
+      std::string text = "steps (step, allocator):";
+      for (const auto& [step, k] : steps) {
+        text += " (" + std::to_string(static_cast<int>(step)) + ", " + std::to_string(k) + ")";
+      }
+      text += "\nserved without the bridge:";
+      for (int who : alone) text += " " + std::to_string(who);
+      text += "\nserved with the bridge:   ";
+      for (int who : bridged) text += " " + std::to_string(who);
+      ADD_FAILURE() << text;
+      return;
+    }
+  }
+}
+
+// The one thing the bridge's allocator cannot stand in for: on a thread where it stays between
+// calls, TVMFFIEnvGetDLPackManagedTensorAllocator answers it in place of the global allocator, and
+// a scope that saves that answer and writes it back globally leaves it in the global slot. The
+// allocator it replaced is gone from TVM FFI (knowing it would mean two more TVM FFI calls in
+// every bridged call); the requests then fail, saying why.
+TEST(ScratchOutsideCallsTest, BridgeAllocatorWrittenGloballyFailsSayingWhy) {
+  XLA_FFI_Handler* handler = RegisterTwoTemporaries();
+  SetGlobalAllocator(&Counting<2>);
+  OnFreshThread([&] {
+    ASSERT_TRUE(Call(handler).ok);
+    DLPackManagedTensorAllocator saved = TVMFFIEnvGetDLPackManagedTensorAllocator();
+    ASSERT_EQ(TVMFFIEnvSetDLPackManagedTensorAllocator(&Counting<1>, 1, nullptr), 0);
+    ASSERT_EQ(TVMFFIEnvSetDLPackManagedTensorAllocator(saved, 1, nullptr), 0);
+    for (bool other_thread : {false, true}) {
+      std::string message;
+      auto request = [&] {
+        try {
+          Scratch({16});
+        } catch (const tvm::ffi::Error& error) {
+          message = error.message();
+        }
+      };
+      if (other_thread) {
+        std::thread(request).join();
+      } else {
+        request();
+      }
+      EXPECT_THAT(message, HasSubstr("TVM FFI's global tensor allocator is jax_tvm_ffi's own"));
+      EXPECT_THAT(message, HasSubstr("TVMFFIEnvGetDLPackManagedTensorAllocator"));
+    }
+    ASSERT_TRUE(Call(handler).ok) << "calls still get the bridge's allocator";
+    EXPECT_EQ(counted[2], 0);
+  });
+  SetGlobalAllocator(nullptr);
 }
 
 // ---------------------------------------------------------------------------------------------
