@@ -8,12 +8,15 @@
 #   WHEEL  the apache-tvm-ffi wheel to install; default: the newest wheels/apache_tvm_ffi-*.whl.
 #          Not needed when apache-tvm-ffi is already importable.
 # Environment: PYTHON (default python3), OUT (default build/gpu-run), GPU_RUN_BUILD_DIR (where pip
-# builds the core; default /tmp/jax-tvm-ffi-gpu-build).
+# builds the core; default /tmp/jax-tvm-ffi-gpu-build), GPU_RUN_SITE (where the wheel and this
+# package are installed, put first on PYTHONPATH: the image's own site-packages stay untouched;
+# default /tmp/jax-tvm-ffi-gpu-site).
 #
 # It never uses the network: every pip call has --no-index, jax is never installed (the script
 # stops if jax is missing: the GPU machine has its own jax and CUDA plugin), and the package is
-# built with --no-build-isolation --no-deps. Each step has a time limit so the whole run ends in
-# under 8 minutes; a failed step is recorded and the later steps still run where they can.
+# built with --no-build-isolation --no-deps. Each step has a time limit (30 + 150 + 200 + 80 s), so
+# the whole run ends in under 8 minutes; a failed step is recorded and the later steps still run
+# where they can.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -21,6 +24,9 @@ cd "$ROOT" || exit 2
 PYTHON="${PYTHON:-python3}"
 OUT="${OUT:-$ROOT/build/gpu-run}"
 BUILD_DIR="${GPU_RUN_BUILD_DIR:-/tmp/jax-tvm-ffi-gpu-build}"
+SITE="${GPU_RUN_SITE:-/tmp/jax-tvm-ffi-gpu-site}"
+mkdir -p "$SITE"
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
 LOG="$OUT/gpu_run.log"
 STEPS="$OUT/gpu_steps.tsv"
@@ -92,7 +98,8 @@ install_tvm_ffi() {
     echo "apache-tvm-ffi==0.1.15.post2)"
     return 1
   fi
-  timeout 60 "$PYTHON" -m pip install --no-index --no-deps "$wheel" || return 1
+  timeout 30 "$PYTHON" -m pip install --no-index --no-deps --upgrade --target "$SITE" "$wheel" ||
+    return 1
   # --no-deps: its one requirement, typing-extensions, must already be there.
   "$PYTHON" -c "import tvm_ffi" || {
     echo "error: apache-tvm-ffi was installed from $wheel but does not import (see above)"
@@ -105,13 +112,13 @@ install_tvm_ffi "${1:-}"
 printf 'install-tvm-ffi\t%s\t%s\n' "$?" "$((SECONDS - start))" >>"$STEPS"
 
 # Built against the jax and apache-tvm-ffi installed here, with no download of build requirements.
-step install-package 200 "$PYTHON" -m pip install --no-index --no-build-isolation --no-deps \
-  --force-reinstall -C "build-dir=$BUILD_DIR" "$ROOT"
+step install-package 150 "$PYTHON" -m pip install --no-index --no-build-isolation --no-deps \
+  --upgrade --target "$SITE" -C "build-dir=$BUILD_DIR" "$ROOT"
 
-step gpu-suite 210 "$PYTHON" -m pytest "$ROOT/tests/gpu" -v -rs -p no:cacheprovider \
+step gpu-suite 200 "$PYTHON" -m pytest "$ROOT/tests/gpu" -v -rs -p no:cacheprovider \
   --junitxml="$OUT/gpu_suite.xml"
 
-step gpu-benchmark 90 "$PYTHON" "$ROOT/benchmarks/gpu/bench_gpu_loop.py" \
+step gpu-benchmark 80 "$PYTHON" "$ROOT/benchmarks/gpu/bench_gpu_loop.py" \
   --json "$OUT/gpu_bench.json" --build-dir "$BUILD_DIR/bench"
 
 report

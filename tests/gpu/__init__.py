@@ -1,0 +1,4 @@
+"""The GPU suite (see conftest.py).
+
+A package, so that its conftest.py does not shadow tests/conftest.py as the module `conftest`.
+"""
