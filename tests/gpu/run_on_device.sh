@@ -40,7 +40,8 @@ export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 # tvm_ffi.cpp.load_inline asks nvidia-smi for the architecture; name it so a failing query
 # cannot stop the build (the H200 is 9.0).
 if [[ -z "${TVM_FFI_CUDA_ARCH_LIST:-}" ]] && command -v nvidia-smi >/dev/null; then
-  arch="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d ' ')"
+  arch="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1)"
+  arch="${arch// /}"
   [[ "$arch" =~ ^[0-9]+\.[0-9]+$ ]] && export TVM_FFI_CUDA_ARCH_LIST="$arch"
 fi
 
@@ -84,7 +85,7 @@ echo "jax $("$PYTHON" -c 'import jax; print(jax.__version__, jax.devices())' 2>&
 
 install_tvm_ffi() {
   if "$PYTHON" -c "import tvm_ffi" 2>/dev/null; then
-    echo "apache-tvm-ffi already importable: $("$PYTHON" -c 'import tvm_ffi; print(tvm_ffi.__version__)')"
+    "$PYTHON" -c 'import tvm_ffi; print("apache-tvm-ffi already importable:", tvm_ffi.__version__)'
     return 0
   fi
   local wheel="${1:-}"
