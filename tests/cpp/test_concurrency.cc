@@ -170,7 +170,7 @@ Function Tagged(std::shared_ptr<Model> model) {
 
 TEST(ReRegistrationTest, CallsSeeOneWholeRegisteredFunctionAndReplacedOnesAreReleased) {
   constexpr int kCallers = kThreads - 1;  // one thread re-registers
-  constexpr int kRegistrations = 1000;
+  constexpr int kRegistrations = 2000;
   std::atomic<int> destroyed{0};
   auto options_of = [](int tag) {
     TargetOptions options;
@@ -221,6 +221,10 @@ TEST(ReRegistrationTest, CallsSeeOneWholeRegisteredFunctionAndReplacedOnesAreRel
     EXPECT_EQ(
         RegisterTarget(TargetName(), Tagged(std::move(model)), ArgSpec::Default(), options_of(tag)),
         handler);
+    // Each registration is followed by calls before the next, however the threads are
+    // scheduled, so that every registration races calls.
+    const int mark = calls.load();
+    while (calls.load() < mark + kCallers) std::this_thread::yield();
   }
   stop.store(true);
   for (std::thread& caller : callers) caller.join();
@@ -250,6 +254,7 @@ TEST(ReRegistrationTest, NewTargetsRegisteredWhileOthersRunAreCallableAtOnce) {
   for (std::atomic<XLA_FFI_Handler*>& handler : handlers) handler.store(nullptr);
   std::atomic<int> published{0};
   std::atomic<int> destroyed{0};
+  std::atomic<int> calls{0};
   std::vector<int> wrong(kThreads - 1, 0);
   OnThreads(kThreads, [&](int t) {
     if (t == 0) {
@@ -258,6 +263,10 @@ TEST(ReRegistrationTest, NewTargetsRegisteredWhileOthersRunAreCallableAtOnce) {
                                          Tagged(std::make_shared<Model>(i, &destroyed)),
                                          ArgSpec::Default(), TargetOptions{}));
         published.store(i + 1);
+        // Calls run between registrations, however the threads are scheduled (the callers stop
+        // once the last target is published).
+        const int mark = calls.load();
+        while (i + 1 < kTargets && calls.load() < mark + kThreads) std::this_thread::yield();
       }
       return;
     }
@@ -271,6 +280,7 @@ TEST(ReRegistrationTest, NewTargetsRegisteredWhileOthersRunAreCallableAtOnce) {
         std::vector<int64_t> y(kElements, -1);
         std::string error = CallWith(handlers[i].load(), x, y, context);
         if (!error.empty() || y[kElements - 1] != 5 + i * kTagScale) ++wrong[t - 1];
+        calls.fetch_add(1);
       }
     }
   });
@@ -377,7 +387,7 @@ INSTANTIATE_TEST_SUITE_P(Devices, ScratchFromManyThreadsTest,
 TEST(PythonGuardConcurrencyTest, NoCallEntersTheFunctionOnceTheInFlightCountReachedZero) {
   constexpr int kRefusalsPerThread = 20;
   std::atomic<bool> drained{false};
-  std::atomic<int> entered{0}, entered_after_drain{0}, uncounted{0};
+  std::atomic<int> entered{0}, entered_after_drain{0}, uncounted{0}, refusals{0};
   TargetOptions options;
   options.python_backed = true;
   XLA_FFI_Handler* handler =
@@ -392,7 +402,9 @@ TEST(PythonGuardConcurrencyTest, NoCallEntersTheFunctionOnceTheInFlightCountReac
   std::vector<std::string> refusal(kThreads);
   OnThreads(kThreads + 1, [&](int t) {
     if (t == kThreads) {
-      while (entered.load() < kThreads * 10) std::this_thread::yield();
+      // Calls are blocked once the calls are under way (or at once where an earlier test of
+      // this process blocked them: then this test fails instead of waiting forever).
+      while (entered.load() < kThreads * 10 && refusals.load() == 0) std::this_thread::yield();
       BlockPythonCalls();
       while (PythonCallsInFlight() != 0) std::this_thread::yield();
       drained.store(true);
@@ -408,11 +420,13 @@ TEST(PythonGuardConcurrencyTest, NoCallEntersTheFunctionOnceTheInFlightCountReac
         if (refused > 0) ++succeeded_after_refusal[t];
       } else if (code == XLA_FFI_Error_Code_CANCELLED) {
         if (refused++ == 0) refusal[t] = error;
+        refusals.fetch_add(1);
       } else {
         ++other_errors[t];
       }
     }
   });
+  EXPECT_GE(entered.load(), kThreads * 10) << "calls were refused before this test blocked them";
   EXPECT_EQ(entered_after_drain.load(), 0);
   EXPECT_EQ(uncounted.load(), 0);
   EXPECT_EQ(succeeded_after_refusal, std::vector<int>(kThreads, 0));
