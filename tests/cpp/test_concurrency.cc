@@ -93,22 +93,26 @@ struct CallVariant {
 
 class ConcurrentCallsTest : public ::testing::TestWithParam<CallVariant> {};
 
-// y = 3 * x + k, with k an attribute where the spec names it and 7 otherwise.
+// y = 3 * x + k, with k the attribute `k` if the function takes it, else 7.
+Function ThreeXPlusK(bool takes_k) {
+  if (takes_k) {
+    return Function::FromTyped([](TensorView x, TensorView y, int64_t k) {
+      for (int64_t i = 0; i < x.size(0); ++i) Out(y)[i] = 3 * In(x)[i] + k;
+    });
+  }
+  return Function::FromTyped([](TensorView x, TensorView y) {
+    for (int64_t i = 0; i < x.size(0); ++i) Out(y)[i] = 3 * In(x)[i] + 7;
+  });
+}
+
 TEST_P(ConcurrentCallsTest, ManyThreadsCallOneTargetAndEachGetsItsOwnResult) {
   const CallVariant& variant = GetParam();
   const bool has_k = variant.spec.size() == 3;
-  Function function = has_k ? Function::FromTyped([](TensorView x, TensorView y, int64_t k) {
-    for (int64_t i = 0; i < x.size(0); ++i) Out(y)[i] = 3 * In(x)[i] + k;
-  })
-                            : Function::FromTyped([](TensorView x, TensorView y) {
-                                for (int64_t i = 0; i < x.size(0); ++i)
-                                  Out(y)[i] = 3 * In(x)[i] + 7;
-                              });
   TargetOptions options;
   options.pass_owned_tensor = variant.pass_owned_tensor;
   options.check = variant.check;
   XLA_FFI_Handler* handler =
-      RegisterTarget(TargetName(), function, ArgSpec::Parse(variant.spec), options);
+      RegisterTarget(TargetName(), ThreeXPlusK(has_k), ArgSpec::Parse(variant.spec), options);
   constexpr int kCalls = 200;
   std::vector<int> wrong(kThreads, 0);
   std::vector<std::string> first_error(kThreads);
