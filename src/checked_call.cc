@@ -56,7 +56,7 @@ bool BufferBytes(const XLA_FFI_Buffer& buffer, size_t* bytes) {
   prototype.shape = buffer.dims;
   uint64_t size = 0;
   std::string problem;
-  if (!ScratchTensorBytes(prototype, &size, &problem)) return false;
+  if (!TensorBytes(prototype, kMaxScratchBytes, "buffers", &size, &problem)) return false;
   *bytes = static_cast<size_t>(size);
   return true;
 }

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include "tensor_bytes.h"
+
 namespace jax_tvm_ffi {
 namespace {
 
@@ -16,35 +18,21 @@ constexpr size_t kAlignment = 64;
 
 bool IsHostMemory(const DLTensor& view) { return view.device.device_type == kDLCPU; }
 
-// The exact bytes of a view's data (sub-byte elements packed, as XLA stores them); false when
-// they pass 2^64. Not tvm::ffi::GetDataSize: it multiplies the bits unchecked (f64[2^61] would
-// wrap to 0 bytes, and the function would write past a 64-byte copy), and the copy of it in
-// apache-tvm-ffi 0.1.8's headers counts a 1-bit element as a whole byte, which overran XLA's
-// packed u1 buffers. Only a frame claiming more memory than exists passes 2^64.
-bool DataBytes(const DLTensor& view, size_t* bytes) {
-  uint64_t elements = 1;
-  for (int32_t i = 0; i < view.ndim; ++i) {
-    if (__builtin_mul_overflow(elements, static_cast<uint64_t>(view.shape[i]), &elements)) {
-      return false;
-    }
-  }
-  uint64_t bits = 0;
-  if (__builtin_mul_overflow(elements, uint64_t{view.dtype.bits} * view.dtype.lanes, &bits)) {
-    return false;
-  }
-  *bytes = static_cast<size_t>(bits / 8 + (bits % 8 != 0 ? 1 : 0));
+// The bytes of a private copy of a view: its data (sub-byte elements packed, as XLA stores them)
+// rounded up to kAlignment; false, saying why, for more than any memory holds, which only a
+// frame claiming more memory than exists reaches.
+bool CopyBytes(const DLTensor& view, size_t* bytes, std::string* problem) {
+  size_t exact = 0;
+  if (!TensorBytes(view, kMaxTensorBytes, "private copies", &exact, problem)) return false;
+  *bytes = (exact + kAlignment - 1) / kAlignment * kAlignment;  // Below 2^48 + 64: no overflow.
   return true;
 }
 
-// The bytes of a private copy of a view: its data rounded up to kAlignment.
-bool CopyBytes(const DLTensor& view, size_t* bytes) {
-  size_t exact = 0;
-  size_t rounded = 0;
-  if (!DataBytes(view, &exact) || __builtin_add_overflow(exact, kAlignment - 1, &rounded)) {
-    return false;
-  }
-  *bytes = rounded / kAlignment * kAlignment;
-  return true;
+// The exact bytes of a view's data, once CopyBytes accepted the view.
+size_t DataBytes(const DLTensor& view) {
+  size_t bytes = 0;
+  TensorBytes(view, kMaxTensorBytes, "private copies", &bytes, nullptr);
+  return bytes;
 }
 
 // Backs a tensor with a private, aligned heap buffer of `bytes` (from CopyBytes).
@@ -99,10 +87,10 @@ Status OwnedTensors::Create(DLTensor* views, size_t num_args, size_t num_tensors
     const DLTensor& view = views[i];
     if (IsHostMemory(view)) {
       size_t bytes = 0;
-      if (!CopyBytes(view, &bytes)) {
-        return Status::InvalidArgument(Describe(i, num_args) +
-                                       " holds more than 2^64 bytes; no private copy of it can "
-                                       "be made");
+      std::string problem;
+      if (!CopyBytes(view, &bytes, &problem)) {
+        return Status::InvalidArgument(Describe(i, num_args) + ": " + problem +
+                                       "; no private copy of it can be made");
       }
       tensors_.push_back(tvm::ffi::Tensor::FromNDAlloc(PrivateHostAlloc{bytes}, Shape(view),
                                                        view.dtype, view.device));
@@ -111,10 +99,8 @@ Status OwnedTensors::Create(DLTensor* views, size_t num_args, size_t num_tensors
             XLA_FFI_Error_Code_RESOURCE_EXHAUSTED,
             "out of memory copying " + Describe(i, num_args) + " for the function");
       }
-      size_t data_bytes = 0;
-      if ((i < num_args || IsArgumentBuffer(views, num_args, view.data)) &&
-          DataBytes(view, &data_bytes)) {
-        std::memcpy(tensors_.back().data_ptr(), view.data, data_bytes);
+      if (i < num_args || IsArgumentBuffer(views, num_args, view.data)) {
+        std::memcpy(tensors_.back().data_ptr(), view.data, DataBytes(view));
       }
     } else {
       tensors_.push_back(tvm::ffi::Tensor::FromNDAlloc(BorrowedDeviceAlloc{view.data}, Shape(view),
@@ -132,9 +118,8 @@ Status OwnedTensors::Finish(bool copy_results) {
     const tvm::ffi::Tensor& tensor = tensors_[i];
     const bool host = IsHostMemory(views_[i]);
     const bool is_result = i >= num_args_;
-    size_t data_bytes = 0;
-    if (copy_results && host && is_result && DataBytes(views_[i], &data_bytes)) {
-      std::memcpy(views_[i].data, tensor.data_ptr(), data_bytes);
+    if (copy_results && host && is_result) {
+      std::memcpy(views_[i].data, tensor.data_ptr(), DataBytes(views_[i]));
     }
     // A kept CPU argument is a private copy equal to the argument that nothing reads or writes
     // after the call: harmless (see owned_tensor.h), and what jitted JAX in a callback leaves.

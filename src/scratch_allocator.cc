@@ -9,10 +9,7 @@
  */
 #include "scratch_allocator.h"
 
-#include <tvm/ffi/dtype.h>
-#include <tvm/ffi/error.h>
 #include <tvm/ffi/extra/c_env_api.h>
-#include <tvm/ffi/string.h>
 
 #include <algorithm>
 #include <atomic>
@@ -24,6 +21,7 @@
 #include "jax_tvm_ffi/scratch.h"
 #include "predict.h"
 #include "scratch_stats.h"
+#include "tensor_bytes.h"
 
 namespace jax_tvm_ffi {
 
@@ -107,94 +105,6 @@ std::string DeviceString(DLDevice device) {
   }
   return name + ":" + std::to_string(device.device_id);
 }
-
-using Uint128 = unsigned __int128;
-
-std::string DecimalString(Uint128 value) {
-  std::string digits;
-  do {
-    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
-    value /= 10;
-  } while (value != 0);
-  return digits;
-}
-
-// "float32[1048576, 549755813904]": a request as the kernel made it, for error messages.
-std::string DescribeRequest(const DLTensor& prototype) {
-  std::string text;
-  try {
-    tvm::ffi::String dtype = tvm::ffi::DLDataTypeToString(prototype.dtype);
-    text.assign(dtype.data(), dtype.size());
-  } catch (const tvm::ffi::Error&) {
-    // A code TVM FFI has no name for.
-    text = "dtype(code " + std::to_string(prototype.dtype.code) + ", " +
-           std::to_string(prototype.dtype.bits) + " bits, " +
-           std::to_string(prototype.dtype.lanes) + " lanes)";
-  }
-  text += "[";
-  for (int32_t i = 0; i < prototype.ndim; ++i) {
-    if (i != 0) text += ", ";
-    text += std::to_string(prototype.shape[i]);
-  }
-  return text + "]";
-}
-
-}  // namespace
-
-bool ScratchTensorBytes(const DLTensor& prototype, uint64_t* bytes, std::string* problem) {
-  if (prototype.ndim < 0) {
-    *problem = "ndim is " + std::to_string(prototype.ndim);
-    return false;
-  }
-  if (prototype.ndim > 0 && prototype.shape == nullptr) {
-    *problem = "the shape is null";
-    return false;
-  }
-  // At most 255 * 65535: no overflow.
-  const uint64_t bits_per_element =
-      static_cast<uint64_t>(prototype.dtype.bits) * static_cast<uint64_t>(prototype.dtype.lanes);
-  if (bits_per_element == 0) {
-    *problem = "the dtype has zero bits";
-    return false;
-  }
-  // Dimensions are checked, and a zero looked for, before any product: an empty tensor is empty
-  // whatever its other dimensions, and a product that overflows then really is that large.
-  bool empty = false;
-  for (int32_t i = 0; i < prototype.ndim; ++i) {
-    const int64_t dim = prototype.shape[i];
-    if (dim < 0) {
-      *problem = "dimension " + std::to_string(i) + " is " + std::to_string(dim);
-      return false;
-    }
-    empty |= dim == 0;
-  }
-  if (empty) {
-    *bytes = 0;
-    return true;
-  }
-  uint64_t elements = 1;
-  bool elements_overflow = false;
-  for (int32_t i = 0; i < prototype.ndim && !elements_overflow; ++i) {
-    elements_overflow =
-        __builtin_mul_overflow(elements, static_cast<uint64_t>(prototype.shape[i]), &elements);
-  }
-  // Below 2^64 * 2^24 bits: exact in 128 bits. Sub-byte tensors are packed and take whole bytes.
-  const Uint128 bits = static_cast<Uint128>(elements) * bits_per_element;
-  const Uint128 size = bits / 8 + (bits % 8 != 0 ? 1 : 0);
-  if (elements_overflow || size > kMaxScratchBytes) {
-    *problem = DescribeRequest(prototype) + " is too large: " +
-               (elements_overflow
-                    ? std::string("more than 2^64 elements")
-                    : std::to_string(elements) + " elements, " + DecimalString(size) + " bytes") +
-               "; scratch tensors are at most 2^48 bytes (" + std::to_string(kMaxScratchBytes) +
-               ")";
-    return false;
-  }
-  *bytes = static_cast<uint64_t>(size);
-  return true;
-}
-
-namespace {
 
 void DeleteScratchBlock(DLManagedTensorVersioned* managed) {
   auto* block = static_cast<ScratchBlock*>(managed->manager_ctx);
@@ -349,7 +259,7 @@ bool ScratchScope::Allocate(const DLTensor& prototype, DLManagedTensorVersioned*
   size_t region_bytes = header_bytes;
   if (!on_device && !in_workspace &&
       __builtin_add_overflow(header_bytes, static_cast<size_t>(bytes), &region_bytes)) {
-    *error = {"ValueError", "invalid scratch tensor: " + DescribeRequest(prototype) + " of " +
+    *error = {"ValueError", "invalid scratch tensor: " + DescribeTensor(prototype) + " of " +
                                 std::to_string(bytes) + " bytes and its " +
                                 std::to_string(header_bytes) +
                                 "-byte header overflow the address space"};
@@ -370,7 +280,7 @@ bool ScratchScope::Allocate(const DLTensor& prototype, DLManagedTensorVersioned*
   Workspace::Carved carved{};
   if (in_workspace) {
     std::string overflow;
-    if (!workspace_->Carve(bytes, DescribeRequest(prototype), &carved, &overflow)) {
+    if (!workspace_->Carve(bytes, DescribeTensor(prototype), &carved, &overflow)) {
       arena_->Release(region, region_bytes);
       *error = {"MemoryError", std::move(overflow)};
       return false;

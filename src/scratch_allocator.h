@@ -22,6 +22,7 @@
 #include "scratch_stats.h"
 #include "scratch_workspace.h"
 #include "status.h"
+#include "tensor_bytes.h"
 
 namespace jax_tvm_ffi {
 
@@ -34,25 +35,16 @@ struct ScratchThreadState {
   ScratchScope* current_scope;
 };
 
-/*!
- * \brief The largest scratch tensor served, in bytes: 2^48, the virtual address space of the
- *        64-bit platforms the bridge runs on (x86-64 user space is 2^47, AArch64 2^48). Larger
- *        requests cannot be served anywhere; refusing them before any allocator sees them keeps
- *        the error the same on every platform and under AddressSanitizer.
- */
-constexpr uint64_t kMaxScratchBytes = uint64_t{1} << 48;
+/*! \brief The largest scratch tensor served, in bytes: all any memory can hold. */
+constexpr uint64_t kMaxScratchBytes = kMaxTensorBytes;
 
 /*!
- * \brief The size in bytes of a compact tensor of `prototype`'s shape and dtype: the element
- *        count times bits times lanes, rounded up to whole bytes for sub-byte types. Every step
- *        is overflow-checked; a tensor with a zero dimension has 0 bytes whatever the others.
- * \param prototype The requested tensor (ndim, shape and dtype are read).
- * \param bytes Receives the size on success.
- * \param problem Receives what is wrong otherwise: a negative rank or dimension, a null shape,
- *        a zero-bit dtype, or a size above kMaxScratchBytes (naming shape, elements and bytes).
- * \return Whether the tensor can be served.
+ * \brief The size in bytes of a scratch tensor (see TensorBytes), at most kMaxScratchBytes.
+ * \return Whether the tensor can be served; `problem` says why not.
  */
-bool ScratchTensorBytes(const DLTensor& prototype, uint64_t* bytes, std::string* problem);
+inline bool ScratchTensorBytes(const DLTensor& prototype, uint64_t* bytes, std::string* problem) {
+  return TensorBytes(prototype, kMaxScratchBytes, "scratch tensors", bytes, problem);
+}
 
 /*! \brief What a call that allocates keeps track of; made on its first allocation. */
 struct ScratchAllocations {
