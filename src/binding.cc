@@ -16,7 +16,8 @@ ScratchStats unregistered_scratch_stats;
 
 }  // namespace
 
-Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, TargetOptions options)
+Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, TargetOptions options,
+                 ScratchStats* scratch_stats)
     : name(std::move(name)),
       function(std::move(function)),
       spec(std::move(spec)),
@@ -25,10 +26,8 @@ Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, Ta
       uses_stream(options.platform != Platform::kCpu),
       wrapped(options.python_backed || options.check != 0 || options.last_result_is_workspace),
       traits(options.allow_cuda_graph ? XLA_FFI_HANDLER_TRAITS_COMMAND_BUFFER_COMPATIBLE : 0),
-      attr_slot_of_item(this->spec.items().size(), 0),
-      scratch_stats(&unregistered_scratch_stats) {
+      scratch_stats(scratch_stats != nullptr ? scratch_stats : &unregistered_scratch_stats) {
   const std::vector<size_t>& sorted_items = this->spec.sorted_attr_items();
-  for (size_t w = 0; w < sorted_items.size(); ++w) attr_slot_of_item[sorted_items[w]] = w;
   PackedOffset next;
   for (const ArgSpecItem& item : this->spec.items()) {
     item_offsets.push_back(next);

@@ -18,9 +18,19 @@
 
 namespace jax_tvm_ffi {
 
-/*! \brief An immutable registration of a target: the plan its calls follow. */
+/*!
+ * \brief A registration of a target: the plan its calls follow. Complete when constructed and
+ *        never written afterwards (the registry holds it as a const object), so calls on any
+ *        thread read it without synchronization once they have reached it.
+ */
 struct Binding {
-  Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, TargetOptions options);
+  /*!
+   * \param scratch_stats The target's scratch-memory counters, shared by its registrations;
+   *        nullptr (a binding made outside the registry: unit tests, benchmarks) counts into a
+   *        process-wide sink.
+   */
+  Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, TargetOptions options,
+          ScratchStats* scratch_stats = nullptr);
 
   std::string name;
   tvm::ffi::Function function;
@@ -38,8 +48,6 @@ struct Binding {
   bool wrapped;
   /*! \brief The traits reported to XLA's metadata query. */
   XLA_FFI_Handler_Traits traits;
-  /*! \brief For each attribute item of spec.items(), its index in spec.sorted_attr_names(). */
-  std::vector<size_t> attr_slot_of_item;
   /*!
    * \brief Where an item's values start among the packed arguments: the offset is
    *        fixed + per_arg * (number of arguments) + per_ret * (number of results), since only
@@ -61,10 +69,7 @@ struct Binding {
   std::vector<size_t> attr_index_of_item;
   /*! \brief The offset one past the last item: the number of packed arguments. */
   PackedOffset end_offset;
-  /*!
-   * \brief The scratch-memory counters of the target, shared by its registrations (a shared
-   *        sink for a binding made outside the registry). Never null.
-   */
+  /*! \brief The scratch-memory counters of the target (see the constructor). Never null. */
   ScratchStats* scratch_stats;
 };
 

@@ -80,7 +80,8 @@ struct Slot {
   Target* const target;
   // Guarded by the registry mutex; calls read the binding only after B.
   Status status = Status::kCurrent;
-  std::optional<Binding> binding;
+  // Const: made complete by emplace and never written until reset.
+  std::optional<const Binding> binding;
 };
 
 // A registered target. Its entry point never changes; re-registration swaps its current slot.
@@ -115,8 +116,8 @@ class Registry {
       if (found == targets_.end()) {
         auto made = std::make_unique<Target>();
         Slot* slot = NewSlot(*made);
-        slot->binding.emplace(name, std::move(function), std::move(spec), options);
-        slot->binding->scratch_stats = &made->scratch_stats;
+        slot->binding.emplace(name, std::move(function), std::move(spec), options,
+                              &made->scratch_stats);
         made->current.store(slot, std::memory_order_seq_cst);
         made->handler = entry_points_.Create(made.get());
         return targets_.emplace(key, std::move(made)).first->second->handler;
@@ -133,8 +134,8 @@ class Registry {
                "same allow_cuda_graph or use a new name";
       }
       Slot* slot = FreeOrNewSlot(*target);
-      slot->binding.emplace(name, std::move(function), std::move(spec), options);
-      slot->binding->scratch_stats = &target->scratch_stats;
+      slot->binding.emplace(name, std::move(function), std::move(spec), options,
+                            &target->scratch_stats);
       target->current.store(slot, std::memory_order_seq_cst);  // C
       replaced->status = Slot::Status::kRetired;
       replaced->state.fetch_or(kRetired, std::memory_order_seq_cst);
@@ -156,7 +157,9 @@ class Registry {
     if (slot->state.load(std::memory_order_seq_cst) != kRetired) {
       return tvm::ffi::Function(nullptr);  // a call still runs; the last one out reclaims
     }
-    tvm::ffi::Function function = std::move(slot->binding->function);
+    // A second reference, so that the binding's goes with it and the function is released where
+    // the caller drops this one.
+    tvm::ffi::Function function = slot->binding->function;
     slot->binding.reset();
     slot->status = Slot::Status::kFree;
     target.free_slots.push_back(slot);
