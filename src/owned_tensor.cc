@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "round_up.h"
 #include "tensor_bytes.h"
 
 namespace jax_tvm_ffi {
@@ -24,8 +25,7 @@ bool IsHostMemory(const DLTensor& view) { return view.device.device_type == kDLC
 bool CopyBytes(const DLTensor& view, size_t* bytes, std::string* problem) {
   size_t exact = 0;
   if (!TensorBytes(view, kMaxTensorBytes, "private copies", &exact, problem)) return false;
-  *bytes = (exact + kAlignment - 1) / kAlignment * kAlignment;  // Below 2^48 + 64: no overflow.
-  return true;
+  return RoundUp(exact, kAlignment, bytes);
 }
 
 // The exact bytes of a view's data, once CopyBytes accepted the view.

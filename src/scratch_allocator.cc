@@ -20,6 +20,7 @@
 #include "error.h"
 #include "jax_tvm_ffi/scratch.h"
 #include "predict.h"
+#include "round_up.h"
 #include "scratch_stats.h"
 #include "tensor_bytes.h"
 
@@ -76,10 +77,6 @@ struct IdleArena {
 thread_local IdleArena idle_arena;
 
 std::atomic<uint64_t> next_call_id{1};
-
-constexpr size_t RoundUp(size_t size, size_t alignment) {
-  return (size + alignment - 1) / alignment * alignment;
-}
 
 // "cpu:0", "cuda:1", or "device type 12:0" for types without a short name.
 std::string DeviceString(DLDevice device) {
@@ -215,36 +212,59 @@ Status ScratchScope::Enter() {
 }
 
 bool ScratchScope::AcquireArena() {
-  if (idle_arena.arena != nullptr) {
-    arena_ = idle_arena.arena;
+  ScratchArena* arena = idle_arena.arena;
+  if (arena != nullptr) {
     idle_arena.arena = nullptr;
   } else {
-    arena_ = new (std::nothrow) ScratchArena();
-    if (arena_ == nullptr) return false;
+    arena = new (std::nothrow) ScratchArena();
+    if (arena == nullptr) return false;
   }
   allocations_.emplace();
+  allocations_->arena = arena;
   allocations_->call_id = next_call_id.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
 bool ScratchScope::Allocate(const DLTensor& prototype, DLManagedTensorVersioned** out,
                             AllocError* error) {
+  Placement placement{};
+  Sizes sizes{};
+  char* region = nullptr;
+  void* data = nullptr;
+  Workspace::Carved carved{};
+  if (!CheckDevice(prototype, &placement, error) ||
+      !SizeRequest(prototype, placement, &sizes, error) || !TakeHeader(sizes, &region, error) ||
+      !TakeData(prototype, placement, sizes, region, &data, &carved, error)) {
+    return false;
+  }
+  *out = LinkBlock(prototype, placement, sizes, region, data, carved);
+  return true;
+}
+
+bool ScratchScope::CheckDevice(const DLTensor& prototype, Placement* placement,
+                               AllocError* error) const {
   const DLDevice device = prototype.device;
   const DLDevice call_device{binding_.device_type, device_id_};
-  const bool in_workspace = workspace_ != nullptr && workspace_->Serves(device);
+  placement->in_workspace = workspace_ != nullptr && workspace_->Serves(device);
   // Host memory anywhere; device memory only on the device of a GPU call.
-  const bool on_device = device.device_type != kDLCPU && !in_workspace;
-  if (on_device && !(binding_.uses_stream && device.device_type == binding_.device_type)) {
+  placement->on_device = device.device_type != kDLCPU && !placement->in_workspace;
+  if (!placement->on_device) return true;
+  if (!(binding_.uses_stream && device.device_type == binding_.device_type)) {
     *error = {"ValueError", "no scratch memory on " + DeviceString(device) + " during a call on " +
                                 DeviceString(call_device) + "; ask for cpu or the call's device"};
     return false;
   }
-  if (on_device && device.device_id != device_id_) {
+  if (device.device_id != device_id_) {
     *error = {"ValueError", "scratch tensor requested on " + DeviceString(device) +
                                 " during a call on " + DeviceString(call_device) +
                                 "; XLA serves memory only on the call's device"};
     return false;
   }
+  return true;
+}
+
+bool ScratchScope::SizeRequest(const DLTensor& prototype, Placement placement, Sizes* sizes,
+                               AllocError* error) {
   uint64_t bytes = 0;
   std::string problem;
   if (!ScratchTensorBytes(prototype, &bytes, &problem)) {
@@ -252,68 +272,78 @@ bool ScratchScope::Allocate(const DLTensor& prototype, DLManagedTensorVersioned*
     return false;
   }
   static_assert(sizeof(size_t) >= sizeof(uint64_t), "kMaxScratchBytes must fit in size_t");
-  // ndim is below 2^31, so the header (the block and its shape) is below 2^35 bytes.
-  const size_t header_bytes =
-      RoundUp(sizeof(ScratchBlock) + sizeof(int64_t) * static_cast<size_t>(prototype.ndim),
-              ScratchArena::kAlignment);
-  size_t region_bytes = header_bytes;
-  if (!on_device && !in_workspace &&
-      __builtin_add_overflow(header_bytes, static_cast<size_t>(bytes), &region_bytes)) {
-    *error = {"ValueError", "invalid scratch tensor: " + DescribeTensor(prototype) + " of " +
-                                std::to_string(bytes) + " bytes and its " +
-                                std::to_string(header_bytes) +
-                                "-byte header overflow the address space"};
-    return false;
-  }
+  sizes->data = static_cast<size_t>(bytes);
+  // ndim is below 2^31, so the header (the block and its shape) is below 2^35 bytes, and host
+  // data below 2^48 bytes: the region's sum and rounding cannot overflow.
+  RoundUp(sizeof(ScratchBlock) + sizeof(int64_t) * static_cast<size_t>(prototype.ndim),
+          kCpuScratchAlignment, &sizes->header);
+  const bool host_data = !placement.on_device && !placement.in_workspace;
+  sizes->region = sizes->header + (host_data ? sizes->data : 0);
+  return true;
+}
 
-  if (arena_ == nullptr && !AcquireArena()) {
+bool ScratchScope::TakeHeader(const Sizes& sizes, char** region, AllocError* error) {
+  if (!allocations_.has_value() && !AcquireArena()) {
     *error = {"MemoryError", "out of host memory for the scratch arena"};
     return false;
   }
-  char* region = static_cast<char*>(arena_->Allocate(region_bytes));
-  if (region == nullptr) {
-    *error = {"MemoryError", "out of host memory: a scratch tensor of " + std::to_string(bytes) +
-                                 " bytes does not fit"};
+  *region = static_cast<char*>(allocations_->arena->Allocate(sizes.region));
+  if (*region == nullptr) {
+    *error = {"MemoryError", "out of host memory: a scratch tensor of " +
+                                 std::to_string(sizes.data) + " bytes does not fit"};
     return false;
   }
-  void* data = region + header_bytes;
-  Workspace::Carved carved{};
-  if (in_workspace) {
+  return true;
+}
+
+bool ScratchScope::TakeData(const DLTensor& prototype, Placement placement, const Sizes& sizes,
+                            char* region, void** data, Workspace::Carved* carved,
+                            AllocError* error) {
+  if (placement.in_workspace) {
     std::string overflow;
-    if (!workspace_->Carve(bytes, DescribeTensor(prototype), &carved, &overflow)) {
-      arena_->Release(region, region_bytes);
+    if (!workspace_->Carve(sizes.data, DescribeTensor(prototype), carved, &overflow)) {
+      allocations_->arena->Release(region, sizes.region);
       *error = {"MemoryError", std::move(overflow)};
       return false;
     }
-    data = carved.data;
-  } else if (on_device) {
+    *data = carved->data;
+    return true;
+  }
+  if (placement.on_device) {
     XLA_FFI_DeviceMemory_Allocate_Args args{XLA_FFI_DeviceMemory_Allocate_Args_STRUCT_SIZE,
                                             nullptr,
                                             ctx_,
-                                            std::max<size_t>(bytes, 1),
+                                            std::max<size_t>(sizes.data, 1),
                                             kGpuScratchAlignment,
                                             nullptr};
     if (XLA_FFI_Error* xla_error = api_->XLA_FFI_DeviceMemory_Allocate(&args)) {
-      arena_->Release(region, region_bytes);
-      Status status = TakeXlaError(
-          api_, xla_error,
-          ("allocate " + std::to_string(bytes) + " bytes of scratch on " + DeviceString(device))
-              .c_str());
+      allocations_->arena->Release(region, sizes.region);
+      Status status = TakeXlaError(api_, xla_error,
+                                   ("allocate " + std::to_string(sizes.data) +
+                                    " bytes of scratch on " + DeviceString(prototype.device))
+                                       .c_str());
       *error = {"MemoryError", status.message()};
       return false;
     }
-    data = args.data;
+    *data = args.data;
+    return true;
   }
+  *data = region + sizes.header;  // Host data follows the header in the same region.
+  return true;
+}
 
-  auto* block = new (region) ScratchBlock();
-  block->arena = arena_;
-  block->stats = binding_.scratch_stats;
+DLManagedTensorVersioned* ScratchScope::LinkBlock(const DLTensor& prototype, Placement placement,
+                                                  const Sizes& sizes, char* region, void* data,
+                                                  const Workspace::Carved& carved) {
   ScratchAllocations& call = *allocations_;
+  auto* block = new (region) ScratchBlock();
+  block->arena = call.arena;
+  block->stats = binding_.scratch_stats;
   block->call_id = call.call_id;
-  block->bytes = bytes;
-  block->region_bytes = region_bytes;
-  block->on_device = on_device;
-  block->in_workspace = in_workspace;
+  block->bytes = sizes.data;
+  block->region_bytes = sizes.region;
+  block->on_device = placement.on_device;
+  block->in_workspace = placement.in_workspace;
   block->carved = carved;
   block->device_freed = false;
   block->released.store(false, std::memory_order_relaxed);
@@ -326,7 +356,7 @@ bool ScratchScope::Allocate(const DLTensor& prototype, DLManagedTensorVersioned*
   managed.deleter = &DeleteScratchBlock;
   managed.flags = 0;
   managed.dl_tensor.data = data;
-  managed.dl_tensor.device = device;
+  managed.dl_tensor.device = prototype.device;
   managed.dl_tensor.ndim = prototype.ndim;
   managed.dl_tensor.dtype = prototype.dtype;
   managed.dl_tensor.shape = prototype.ndim > 0 ? block->shape() : nullptr;
@@ -337,13 +367,12 @@ bool ScratchScope::Allocate(const DLTensor& prototype, DLManagedTensorVersioned*
   block->next = call.blocks;
   if (call.blocks != nullptr) call.blocks->prev = block;
   call.blocks = block;
-  arena_->AddRef();
+  call.arena->AddRef();
   block->stats->AddOutstanding();
   ++call.count;
-  call.live_bytes += bytes;
+  call.live_bytes += sizes.data;
   call.peak_bytes = std::max(call.peak_bytes, call.live_bytes);
-  *out = &managed;
-  return true;
+  return &managed;
 }
 
 bool ScratchScope::FreeDeviceMemory(ScratchBlock* block) {
@@ -368,8 +397,8 @@ void ScratchScope::ReleaseDuringCall(ScratchBlock* block) {
   if (block->in_workspace) workspace_->Release(block->carved);
   call.live_bytes -= block->bytes;
   block->stats->RemoveOutstanding();
-  arena_->Release(block, block->region_bytes);
-  arena_->DropRef();  // Never the last reference: this call holds one.
+  call.arena->Release(block, block->region_bytes);
+  call.arena->DropRef();  // Never the last reference: this call holds one.
 }
 
 void ScratchScope::RestoreAllocator() {
@@ -392,17 +421,19 @@ Status ScratchScope::FinishAllocations() {
   }
   call.blocks = nullptr;
   stats.RecordCall(call.count, call.peak_bytes);
-  if (arena_->sole_owner()) {
-    arena_->Reset();
+  ScratchArena* arena = call.arena;
+  if (arena->sole_owner()) {
+    arena->Reset();
     if (idle_arena.arena == nullptr) {
-      idle_arena.arena = arena_;
+      idle_arena.arena = arena;
     } else {
-      delete arena_;  // Calls nested on this thread: one idle arena is enough.
+      delete arena;  // Calls nested on this thread: one idle arena is enough.
     }
-  } else if (arena_->DropRef()) {
-    delete arena_;  // The kept tensors were released in the meantime.
+  } else if (arena->DropRef()) {
+    delete arena;  // The kept tensors were released in the meantime.
   }
-  arena_ = nullptr;
+  Status free_error = std::move(call.free_error);
+  allocations_.reset();
   if (kept_in_workspace != 0) {
     // The published bridge's words, which code written for it looks for, then ours.
     return Status::Error(
@@ -419,8 +450,6 @@ Status ScratchScope::FinishAllocations() {
             "memory lives for one call (host memory stays valid until the tensor is released, "
             "device memory went back to XLA)");
   }
-  Status free_error = std::move(call.free_error);
-  allocations_.reset();
   return free_error;
 }
 

@@ -48,6 +48,8 @@ inline bool ScratchTensorBytes(const DLTensor& prototype, uint64_t* bytes, std::
 
 /*! \brief What a call that allocates keeps track of; made on its first allocation. */
 struct ScratchAllocations {
+  /*! \brief The host memory of the call's blocks (see ScratchArena). */
+  ScratchArena* arena = nullptr;
   /*! \brief Identifies this call's blocks (see ScratchBlock::call_id). */
   uint64_t call_id = 0;
   /*! \brief Blocks not released on this thread during the call, newest first. */
@@ -109,7 +111,7 @@ class ScratchScope {
     state_ = State::kFinished;
     thread_->current_scope = enclosing_;
     if (JAX_TVM_FFI_UNLIKELY(restore_allocator_ != nullptr)) RestoreAllocator();
-    if (JAX_TVM_FFI_UNLIKELY(arena_ != nullptr)) return FinishAllocations();
+    if (JAX_TVM_FFI_UNLIKELY(allocations_.has_value())) return FinishAllocations();
     // Most calls allocate nothing: this is all they pay at the end.
     binding_.scratch_stats->RecordCall(0, 0);
     return Status();
@@ -122,7 +124,28 @@ class ScratchScope {
   [[gnu::noinline]] Status FinishAllocations();
   /*! \brief Puts back the allocator Enter() replaced: out of line, off the common path. */
   [[gnu::noinline]] void RestoreAllocator();
+  /*! \brief Where a request's data comes from. */
+  struct Placement {
+    bool in_workspace;
+    bool on_device;
+  };
+  /*! \brief The bytes of a request: its data, and its block in the arena. */
+  struct Sizes {
+    size_t data;
+    size_t header;
+    size_t region;
+  };
   bool Allocate(const DLTensor& prototype, DLManagedTensorVersioned** out, AllocError* error);
+  // The steps of Allocate, in order; each fails with the request's error.
+  bool CheckDevice(const DLTensor& prototype, Placement* placement, AllocError* error) const;
+  static bool SizeRequest(const DLTensor& prototype, Placement placement, Sizes* sizes,
+                          AllocError* error);
+  bool TakeHeader(const Sizes& sizes, char** region, AllocError* error);
+  bool TakeData(const DLTensor& prototype, Placement placement, const Sizes& sizes, char* region,
+                void** data, Workspace::Carved* carved, AllocError* error);
+  DLManagedTensorVersioned* LinkBlock(const DLTensor& prototype, Placement placement,
+                                      const Sizes& sizes, char* region, void* data,
+                                      const Workspace::Carved& carved);
   void ReleaseDuringCall(ScratchBlock* block);
   bool AcquireArena();
   bool FreeDeviceMemory(ScratchBlock* block);
@@ -141,8 +164,7 @@ class ScratchScope {
   ScratchScope* enclosing_;
   /*! \brief The thread's allocator that Enter() replaced, put back by Finish(). */
   DLPackManagedTensorAllocator restore_allocator_ = nullptr;
-  /*! \brief Taken on the first allocation, with allocations_. */
-  ScratchArena* arena_ = nullptr;
+  /*! \brief Made on the first allocation, with the arena. */
   std::optional<ScratchAllocations> allocations_;
 };
 

@@ -8,27 +8,17 @@
 #include <limits>
 #include <new>
 
+#include "round_up.h"
+
 namespace jax_tvm_ffi {
-namespace {
-
-// Rounds up to a multiple of ScratchArena::kAlignment; false on overflow.
-bool RoundUp(size_t size, size_t* out) {
-  constexpr size_t kMask = ScratchArena::kAlignment - 1;
-  if (size > std::numeric_limits<size_t>::max() - kMask) return false;
-  *out = (size + kMask) & ~kMask;
-  return true;
-}
-
-}  // namespace
-
 ScratchArena::~ScratchArena() {
   for (const Chunk& chunk : chunks_) std::free(chunk.base);
 }
 
 bool ScratchArena::AddChunk(size_t at_least) {
   size_t size = at_least > next_chunk_bytes_ ? at_least : next_chunk_bytes_;
-  if (!RoundUp(size, &size)) return false;
-  void* base = std::aligned_alloc(kAlignment, size);
+  if (!RoundUp(size, kCpuScratchAlignment, &size)) return false;
+  void* base = std::aligned_alloc(kCpuScratchAlignment, size);
   if (base == nullptr) return false;
   try {
     chunks_.push_back(Chunk{static_cast<char*>(base), size, 0});
@@ -42,7 +32,7 @@ bool ScratchArena::AddChunk(size_t at_least) {
 
 void* ScratchArena::Allocate(size_t size) {
   size_t rounded = 0;
-  if (!RoundUp(size == 0 ? 1 : size, &rounded)) return nullptr;
+  if (!RoundUp(size == 0 ? 1 : size, kCpuScratchAlignment, &rounded)) return nullptr;
   if (chunks_.empty() || chunks_.back().size - chunks_.back().used < rounded) {
     if (!AddChunk(rounded)) return nullptr;
   }
@@ -55,7 +45,7 @@ void* ScratchArena::Allocate(size_t size) {
 void ScratchArena::Release(void* block, size_t size) {
   if (chunks_.empty()) return;
   size_t rounded = 0;
-  if (!RoundUp(size == 0 ? 1 : size, &rounded)) return;
+  if (!RoundUp(size == 0 ? 1 : size, kCpuScratchAlignment, &rounded)) return;
   Chunk& chunk = chunks_.back();
   if (chunk.used >= rounded && chunk.base + chunk.used - rounded == static_cast<char*>(block)) {
     chunk.used -= rounded;

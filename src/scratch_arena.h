@@ -10,12 +10,14 @@
 #include <cstddef>
 #include <vector>
 
+#include "jax_tvm_ffi/scratch.h"
+
 namespace jax_tvm_ffi {
 
 /*!
- * \brief A bump allocator. Every block is aligned to kAlignment. Releasing the most recent block
- *        makes its bytes available again, so a kernel that allocates and frees in a loop does not
- *        grow the arena; other releases wait for Reset().
+ * \brief A bump allocator. Every block is aligned to kCpuScratchAlignment. Releasing the most
+ * recent block makes its bytes available again, so a kernel that allocates and frees in a loop does
+ * not grow the arena; other releases wait for Reset().
  *
  * The arena is reference counted so that a block handed out during a call can outlive it: the
  * call holds one reference and each live block another, and whoever drops the last one deletes
@@ -23,7 +25,6 @@ namespace jax_tvm_ffi {
  */
 class ScratchArena {
  public:
-  static constexpr size_t kAlignment = 64;
   /*! \brief The smallest chunk requested from the system. */
   static constexpr size_t kMinChunkBytes = size_t{64} << 10;
   /*! \brief Reset() frees everything rather than keep more than this for the next call. */
@@ -34,7 +35,8 @@ class ScratchArena {
   ScratchArena(const ScratchArena&) = delete;
   ScratchArena& operator=(const ScratchArena&) = delete;
 
-  /*! \brief `size` bytes aligned to kAlignment, or nullptr when the system has no memory. */
+  /*! \brief `size` bytes aligned to kCpuScratchAlignment, or nullptr when the system has no memory.
+   */
   void* Allocate(size_t size);
   /*! \brief Makes a block's bytes available again if it is the most recent one. */
   void Release(void* block, size_t size);

@@ -14,9 +14,7 @@
 namespace jax_tvm_ffi {
 namespace {
 
-bool Aligned(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % ScratchArena::kAlignment == 0;
-}
+bool Aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kCpuScratchAlignment == 0; }
 
 TEST(ScratchArenaTest, BlocksAreAlignedAndDisjoint) {
   ScratchArena arena;
