@@ -28,10 +28,13 @@ class Artifacts:
       handler_benchmark: the Google Benchmark program (handler alone, scaling).
       kernel_library: the XLA loop's kernel, exported as a native XLA FFI handler
         (``JaxTvmFfiBenchAddScalarNative``) and as a TVM FFI function (``add_scalar``).
+      marks_library: callgrind's client requests as C functions; absent when valgrind's headers
+        were not installed.
     """
 
     handler_benchmark: Path
     kernel_library: Path
+    marks_library: Path
 
 
 def _ninja() -> str | None:
@@ -73,6 +76,7 @@ def build() -> Artifacts:
     return Artifacts(
         handler_benchmark=BUILD_DIR / "handler_benchmark",
         kernel_library=BUILD_DIR / "kernels" / "libadd_scalar_kernels.so",
+        marks_library=BUILD_DIR / "kernels" / "libcallgrind_marks.so",
     )
 
 

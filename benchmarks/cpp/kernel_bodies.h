@@ -16,6 +16,12 @@ inline void AddScalar(const float* x, float* y, int64_t n, float attr) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] + attr;
 }
 
+/*! \brief y = a + b + c + d over n float32 elements. */
+inline void Add4(const float* a, const float* b, const float* c, const float* d, float* y,
+                 int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i] + c[i] + d[i];
+}
+
 /*! \brief The number of argument (and of result) tensors of the mixed-attribute kernel. */
 constexpr size_t kMixedPairs = 4;
 
