@@ -150,6 +150,64 @@ def _registration(registration: list[dict[str, Any]]) -> str:
     )
 
 
+def _count(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f}"
+
+
+def added_cost_ratio(row: dict[str, Any]) -> float | None:
+    """(reference − native) / (ours − native): how many times our added cost the reference adds.
+
+    None without a reference, or when ours adds nothing (the ratio would mean nothing).
+    """
+    ours = row["bridge_minus_native"]
+    theirs = row.get("reference_minus_native")
+    if theirs is None or ours <= 0:
+        return None
+    return theirs / ours
+
+
+def _instructions(section: dict[str, Any]) -> str:
+    title = "5. Instructions per XLA loop iteration (callgrind)"
+    if not section["available"]:
+        return f"{title}: not measured, {section['why']}"
+    rows = [
+        [
+            f"{name}: {row['description']}",
+            _count(row["native"]),
+            _count(row["bridge"]),
+            _count(row.get("reference")),
+            _count(row["bridge_minus_native"]),
+            _count(row.get("reference_minus_native")),
+            "n/a" if (ratio := added_cost_ratio(row)) is None else f"{ratio:.2f}",
+        ]
+        for name, row in section["cases"].items()
+    ]
+    long, short = section["long"], section["short"]
+    lines = [
+        f"{title}: jitted fori_loop, one custom call per iteration, "
+        f"(count({long}) - count({short})) / {long - short}, all threads",
+        _table(
+            ["case", "native", "ours", "reference", "ours - native", "ref - native", "ratio"],
+            rows,
+        ),
+        "  ratio = (reference - native) / (ours - native): how many times our added cost the "
+        "reference adds",
+    ]
+    if section["reference_measured"]:
+        versions = section.get("reference_versions", {})
+        checks = ", ".join(
+            f"{name} {_count(row['native_in_reference_run'])}"
+            for name, row in section["cases"].items()
+        )
+        lines.append(
+            f"  reference: jax-tvm-ffi {versions.get('jax-tvm-ffi', '?')} in "
+            f"{section['reference_python']}; its run counts the native handler at {checks}"
+        )
+    else:
+        lines.append(f"  reference not measured: {section['reference_why']}")
+    return "\n".join(lines)
+
+
 def format_report(results: dict[str, Any]) -> str:
     """The readable report: a header line, then one table per measurement."""
     meta = results["meta"]
@@ -165,6 +223,7 @@ def format_report(results: dict[str, Any]) -> str:
         _callbacks(results["python_callback"]),
         _scaling(results["scaling"]),
         _registration(results["registration"]),
+        _instructions(results["instructions"]),
     ]
     return "\n\n".join(sections)
 
