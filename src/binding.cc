@@ -27,24 +27,19 @@ Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, Ta
       wrapped(options.python_backed || options.check != 0 || options.last_result_is_workspace),
       traits(options.allow_cuda_graph ? XLA_FFI_HANDLER_TRAITS_COMMAND_BUFFER_COMPATIBLE : 0),
       scratch_stats(scratch_stats != nullptr ? scratch_stats : &unregistered_scratch_stats) {
-  const std::vector<size_t>& sorted_items = this->spec.sorted_attr_items();
-  PackedOffset next;
-  for (const ArgSpecItem& item : this->spec.items()) {
-    item_offsets.push_back(next);
-    if (item.kind == ArgKind::kArgs) {
-      ++next.per_arg;
-    } else if (item.kind == ArgKind::kRets) {
-      ++next.per_ret;
+  pack_steps = MakePackSteps(this->spec);
+  size_t args_items = 0;
+  size_t rets_items = 0;
+  for (const PackStep& step : pack_steps) {
+    if (step.kind == ArgKind::kArgs) {
+      ++end_offset.per_arg, ++args_items;
+    } else if (step.kind == ArgKind::kRets) {
+      ++end_offset.per_ret, ++rets_items;
     } else {
-      ++next.fixed;
+      ++end_offset.fixed;
     }
   }
-  end_offset = next;
-  attr_index_of_item.assign(this->spec.items().size(), 0);
-  for (size_t w = 0; w < sorted_items.size(); ++w) {
-    attr_offsets.push_back(item_offsets[sorted_items[w]]);
-    attr_index_of_item[sorted_items[w]] = w;
-  }
+  straight = !options.pass_owned_tensor && args_items <= 1 && rets_items <= 1;
 }
 
 }  // namespace jax_tvm_ffi

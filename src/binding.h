@@ -14,6 +14,7 @@
 
 #include "jax_tvm_ffi/arg_spec.h"
 #include "jax_tvm_ffi/target.h"
+#include "pack_items.h"
 #include "scratch_stats.h"
 
 namespace jax_tvm_ffi {
@@ -48,12 +49,19 @@ struct Binding {
   bool wrapped;
   /*! \brief The traits reported to XLA's metadata query. */
   XLA_FFI_Handler_Traits traits;
+  /*! \brief The spec's items as the call path packs them (see PackItems). */
+  std::vector<PackStep> pack_steps;
   /*!
-   * \brief Where an item's values start among the packed arguments: the offset is
-   *        fixed + per_arg * (number of arguments) + per_ret * (number of results), since only
-   *        the buffer counts vary between call sites.
+   * \brief The straight path may take this target's calls: it passes borrowed views, and the
+   *        spec names "args" and "rets" at most once each (a call whose buffers it does not
+   *        pass all, exactly once, still goes to the general path, which checks them).
    */
-  struct PackedOffset {
+  bool straight;
+  /*!
+   * \brief The number of packed arguments of a call: fixed + per_arg * (number of arguments) +
+   *        per_ret * (number of results), since only the buffer counts vary between call sites.
+   */
+  struct PackedCount {
     size_t fixed = 0;
     size_t per_arg = 0;
     size_t per_ret = 0;
@@ -61,14 +69,7 @@ struct Binding {
       return fixed + per_arg * num_args + per_ret * num_rets;
     }
   };
-  /*! \brief The offset of each item of spec.items(). */
-  std::vector<PackedOffset> item_offsets;
-  /*! \brief The offset of each attribute, indexed like spec.sorted_attr_names(). */
-  std::vector<PackedOffset> attr_offsets;
-  /*! \brief For each attribute item of spec.items(), its index in spec.sorted_attr_names(). */
-  std::vector<size_t> attr_index_of_item;
-  /*! \brief The offset one past the last item: the number of packed arguments. */
-  PackedOffset end_offset;
+  PackedCount end_offset;
   /*! \brief The scratch-memory counters of the target (see the constructor). Never null. */
   ScratchStats* scratch_stats;
 };

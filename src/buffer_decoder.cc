@@ -124,6 +124,12 @@ Status BufferDecoder::DecodeList(int64_t size, const int32_t* types, void* const
   DLTensor* out = tensors_ + *count;
   int64_t* slots = next_dims_;
   for (int64_t i = 0; i < size; ++i) {
+    // Ordinary buffers as the straight path fills them; the rest is diagnosed below.
+    if (int64_t* next = FillOrdinaryView(types[i], values[i], device, out, slots, dims_end_)) {
+      ++out;
+      slots = next;
+      continue;
+    }
     if (JAX_TVM_FFI_UNLIKELY(types[i] != XLA_FFI_ArgType_BUFFER || values[i] == nullptr)) {
       return NotABuffer(is_result, i, types[i]);
     }

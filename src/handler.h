@@ -18,13 +18,6 @@ namespace jax_tvm_ffi {
  */
 XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame);
 
-/*!
- * \brief Releases a function on a thread that may not be Python's (an XLA thread), counted like
- *        a call of a python_backed target so that the exit handler waits for it; once
- *        BlockPythonCalls() has been called the function is kept for the rest of the process.
- */
-void ReleaseOffPythonThread(tvm::ffi::Function function);
-
 }  // namespace jax_tvm_ffi
 
 #endif  // JAX_TVM_FFI_SRC_HANDLER_H_

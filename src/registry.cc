@@ -24,6 +24,7 @@
 #include "jax_tvm_ffi/scratch.h"
 #include "jax_tvm_ffi/target.h"
 #include "predict.h"
+#include "python_guard.h"
 #include "scratch_stats.h"
 
 namespace jax_tvm_ffi {
