@@ -85,8 +85,10 @@ TVMFFISafeCallType StoredSymbolOf(const tvm::ffi::FunctionObj* obj) {
  * A module function calls the symbol its module exports, `__tvm_ffi_<name>`
  * (TVM_FFI_DLL_EXPORT_TYPED_FUNC); the dynamic loader names it. Functions made in C++ or Python
  * have no such symbol and get "".
+ * \param function The function.
+ * \param info Out: what the loader says of the symbol (its library), when the name is not "".
  */
-tvm::ffi::String PyFunctionSymbolName(const tvm::ffi::Function& function) {
+std::string ExportedName(const tvm::ffi::Function& function, Dl_info* info) {
   constexpr std::string_view kPrefix = "__tvm_ffi_";
   const tvm::ffi::FunctionObj* obj = function.get();
   if (obj == nullptr) return "";
@@ -95,14 +97,46 @@ tvm::ffi::String PyFunctionSymbolName(const tvm::ffi::Function& function) {
   if (layout.trampoline != nullptr && obj->safe_call == layout.trampoline) {
     entry = StoredSymbolOf(obj);
   }
-  Dl_info info{};
   void* address = reinterpret_cast<void*>(entry);
-  if (dladdr(address, &info) == 0 || info.dli_sname == nullptr || info.dli_saddr != address) {
+  if (dladdr(address, info) == 0 || info->dli_sname == nullptr || info->dli_saddr != address) {
     return "";
   }
-  const std::string_view symbol(info.dli_sname);
+  const std::string_view symbol(info->dli_sname);
   if (symbol.substr(0, kPrefix.size()) != kPrefix) return "";
-  return tvm::ffi::String(std::string(symbol.substr(kPrefix.size())));
+  return std::string(symbol.substr(kPrefix.size()));
+}
+
+tvm::ffi::String PyFunctionSymbolName(const tvm::ffi::Function& function) {
+  Dl_info info{};
+  return tvm::ffi::String(ExportedName(function, &info));
+}
+
+/*!
+ * \brief The metadata JSON a compiled module exports beside `function`, or "" when it has none.
+ *
+ * A module built with -DTVM_FFI_DLL_EXPORT_INCLUDE_METADATA=1 exports
+ * `__tvm_ffi__metadata_<name>` beside `__tvm_ffi_<name>` (tvm/ffi/function.h), answering
+ * `{"type_schema": ...}`. A Function does not know its module, so the symbol is looked up in the
+ * library the function's own symbol lives in, and only there.
+ */
+tvm::ffi::String PyFunctionMetadata(const tvm::ffi::Function& function) {
+  Dl_info info{};
+  const std::string name = ExportedName(function, &info);
+  if (name.empty() || info.dli_fname == nullptr) return "";
+  void* library = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+  if (library == nullptr) return "";
+  void* symbol = dlsym(library, ("__tvm_ffi__metadata_" + name).c_str());
+  dlclose(library);  // The function itself keeps the library loaded.
+  Dl_info symbol_info{};
+  // dlsym also searches the library's dependencies: a symbol found in another one is not ours.
+  if (symbol == nullptr || dladdr(symbol, &symbol_info) == 0 ||
+      symbol_info.dli_fbase != info.dli_fbase) {
+    return "";
+  }
+  tvm::ffi::Any result;
+  TVM_FFI_CHECK_SAFE_CALL(reinterpret_cast<TVMFFISafeCallType>(symbol)(
+      nullptr, nullptr, 0, reinterpret_cast<TVMFFIAny*>(&result)));
+  return result.cast<tvm::ffi::String>();
 }
 
 }  // namespace
@@ -228,5 +262,6 @@ TVM_FFI_DLL_EXPORT_TYPED_FUNC(block_python_calls, jax_tvm_ffi::PyBlockPythonCall
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(python_calls_in_flight, jax_tvm_ffi::PyPythonCallsInFlight);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(set_probes, jax_tvm_ffi::PySetProbes);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(function_symbol_name, jax_tvm_ffi::PyFunctionSymbolName);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(function_metadata, jax_tvm_ffi::PyFunctionMetadata);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(build_info, jax_tvm_ffi::PyBuildInfo);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(set_runtime_api_version, jax_tvm_ffi::PySetRuntimeApiVersion);

@@ -21,6 +21,7 @@ import tvm_ffi
 from jax_tvm_ffi._batch_partitioning import mark_batch_partitionable
 from jax_tvm_ffi._core import core
 from jax_tvm_ffi._registration import REGISTRY, Registration, make_registration
+from jax_tvm_ffi._signature import SignatureCheck
 from jax_tvm_ffi._validators import (
     PLATFORMS,
     FunctionLike,
@@ -191,6 +192,12 @@ class FfiFunction:
             else frozenset(item[len("attrs.") :] for item in arg_spec if item.startswith("attrs."))
         )
         self._where = f"ffi_function('{registration.name}')"
+        self._check_signature = SignatureCheck(
+            self._where,
+            registration.function,
+            arg_spec,
+            owned=registration.pass_owned_tensor,
+        )
         self.__name__ = registration.name
         self.__qualname__ = registration.name
         self.__doc__ = getattr(registration.function, "__doc__", None) or FfiFunction.__doc__
@@ -294,6 +301,7 @@ class FfiFunction:
         batch_partitionable = self._registration.batch_partitionable
         if batch_partitionable:
             self._check_batch_dims(args, leaves)
+        self._check_signature(args, leaves, attrs)  # at trace time: before XLA compiles
         with_workspace = self._workspace_bytes is not None
         if with_workspace:
             leaves = [*leaves, self._workspace(args, attrs)]
