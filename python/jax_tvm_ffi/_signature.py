@@ -317,5 +317,14 @@ class SignatureCheck:
             if not _accepts(parameter.kinds, value.kind):
                 raise TypeError(
                     f"{prefix}: parameter {index} ({parameter.text}) is given "
-                    f"{_given_text(value, inputs, outputs)}"
+                    f"{_given_text(value, inputs, outputs)}{_hint(parameter, value)}"
                 )
+
+
+def _hint(parameter: Parameter, given: Given) -> str:
+    """How to fix the two mismatches that have one fix."""
+    if given.kind == TENSOR and parameter.kinds == {OWNED_TENSOR}:
+        return " (pass_owned_tensor=True passes owned tensors; or take a TensorView)"
+    if given.kind == OPTIONAL_TENSOR and parameter.kinds and TENSOR in parameter.kinds:
+        return " (the parameter cannot take None: name the buffer without '?')"
+    return ""
