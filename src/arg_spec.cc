@@ -9,13 +9,15 @@
 #include <algorithm>
 #include <numeric>
 #include <set>
-#include <sstream>
+#include <string>
 
 namespace jax_tvm_ffi {
 namespace {
 
 constexpr const char* kAttrPrefix = "attrs.";
-constexpr const char* kFixedItems[] = {"args", "rets", "ctx.stream", "ctx.device_id"};
+constexpr const char* kFixedItems[] = {"args", "rets", "none", "ctx.stream", "ctx.device_id"};
+// Indices past this are refused at registration: no call has that many buffers.
+constexpr size_t kMaxBufferIndex = 1u << 20;
 
 size_t EditDistance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
@@ -56,15 +58,48 @@ std::string Suggestion(const std::string& item) {
                                    bool suggest = true) {
   TVM_FFI_THROW(ValueError) << "Invalid arg_spec item \"" << item << "\": " << problem
                             << (suggest ? Suggestion(item) : "")
-                            << " Valid items are \"args\", \"rets\", \"attrs.<name>\", "
+                            << " Valid items are \"args\", \"rets\", \"args.<i>\", \"rets.<i>\", "
+                               "\"args.<i>?\", \"rets.<i>?\", \"none\", \"attrs.<name>\", "
                                "\"ctx.stream\" and \"ctx.device_id\".";
+}
+
+// "args.<i>", "rets.<i>" and their "?" forms; false for an item of another kind.
+bool ParseIndexedItem(const std::string& item, ArgSpecItem* out) {
+  const bool is_arg = item.rfind("args.", 0) == 0;
+  if (!is_arg && item.rfind("rets.", 0) != 0) return false;
+  std::string digits = item.substr(5);
+  out->kind = is_arg ? ArgKind::kArg : ArgKind::kRet;
+  out->optional = !digits.empty() && digits.back() == '?';
+  if (out->optional) digits.pop_back();
+  const char* what = is_arg ? "input" : "output";
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos ||
+      (digits.size() > 1 && digits[0] == '0')) {
+    ThrowInvalidItem(item,
+                     std::string("the ") + what +
+                         " index must be a non-negative integer in "
+                         "decimal with no leading zeros, as in \"" +
+                         (is_arg ? "args" : "rets") + ".0\" or \"" + (is_arg ? "args" : "rets") +
+                         ".1?\".",
+                     /*suggest=*/false);
+  }
+  if (digits.size() > 7 || std::stoul(digits) > kMaxBufferIndex) {
+    ThrowInvalidItem(item,
+                     std::string("the ") + what + " index is larger than " +
+                         std::to_string(kMaxBufferIndex) + ".",
+                     /*suggest=*/false);
+  }
+  out->index = std::stoul(digits);
+  return true;
 }
 
 ArgSpecItem ParseItem(const std::string& item) {
   if (item == "args") return {ArgKind::kArgs, ""};
   if (item == "rets") return {ArgKind::kRets, ""};
+  if (item == "none") return {ArgKind::kNone, ""};
   if (item == "ctx.stream") return {ArgKind::kStream, ""};
   if (item == "ctx.device_id") return {ArgKind::kDeviceId, ""};
+  ArgSpecItem indexed{ArgKind::kArg, ""};
+  if (ParseIndexedItem(item, &indexed)) return indexed;
   if (item.rfind(kAttrPrefix, 0) == 0) {
     std::string name = item.substr(std::char_traits<char>::length(kAttrPrefix));
     if (name.empty()) ThrowInvalidItem(item, "the attribute name is empty.");
@@ -87,8 +122,25 @@ ArgSpec ArgSpec::Parse(const std::vector<std::string>& items) {
   }
   std::vector<size_t> attr_items;
   for (size_t i = 0; i < spec.items_.size(); ++i) {
-    if (spec.items_[i].kind == ArgKind::kAttr) attr_items.push_back(i);
+    const ArgSpecItem& item = spec.items_[i];
+    if (item.kind == ArgKind::kAttr) attr_items.push_back(i);
+    spec.has_args_ = spec.has_args_ || item.kind == ArgKind::kArgs;
+    spec.has_rets_ = spec.has_rets_ || item.kind == ArgKind::kRets;
+    if (item.kind != ArgKind::kArg && item.kind != ArgKind::kRet) continue;
+    std::vector<size_t>& named = item.kind == ArgKind::kArg ? spec.named_args_ : spec.named_rets_;
+    if (std::find(named.begin(), named.end(), item.index) != named.end()) {
+      ThrowInvalidItem(ItemText(item),
+                       std::string("it names ") +
+                           (item.kind == ArgKind::kArg ? "input " : "output ") +
+                           std::to_string(item.index) +
+                           ", which another item already names; every buffer is passed at most "
+                           "once.",
+                       /*suggest=*/false);
+    }
+    named.push_back(item.index);
   }
+  std::sort(spec.named_args_.begin(), spec.named_args_.end());
+  std::sort(spec.named_rets_.begin(), spec.named_rets_.end());
   std::sort(attr_items.begin(), attr_items.end(), [&](size_t a, size_t b) {
     return spec.items_[a].attr_name < spec.items_[b].attr_name;
   });
@@ -101,31 +153,65 @@ ArgSpec ArgSpec::Parse(const std::vector<std::string>& items) {
 
 ArgSpec ArgSpec::Default() { return Parse({"args", "rets"}); }
 
-std::string ArgSpec::ToString() const {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < items_.size(); ++i) {
-    if (i != 0) os << ", ";
-    switch (items_[i].kind) {
-      case ArgKind::kArgs:
-        os << "args";
-        break;
-      case ArgKind::kRets:
-        os << "rets";
-        break;
-      case ArgKind::kAttr:
-        os << kAttrPrefix << items_[i].attr_name;
-        break;
-      case ArgKind::kStream:
-        os << "ctx.stream";
-        break;
-      case ArgKind::kDeviceId:
-        os << "ctx.device_id";
-        break;
-    }
+namespace {
+
+// Checks one list (inputs or outputs) against the items that name its buffers by index.
+std::string CheckList(const std::vector<size_t>& named, bool has_rest, size_t count,
+                      const char* kind, const char* what) {
+  if (named.empty()) return "";
+  const size_t largest = named.back();
+  if (largest >= count) {
+    return std::string("arg_spec item \"") + kind + "." + std::to_string(largest) + "\" names " +
+           what + " " + std::to_string(largest) + ", but the call has " + std::to_string(count) +
+           " " + what + (count == 1 ? "" : "s");
   }
-  os << "]";
-  return os.str();
+  if (!has_rest && named.size() != count) {
+    size_t missing = 0;
+    while (missing < named.size() && named[missing] == missing) ++missing;
+    return std::string(what) + " " + std::to_string(missing) + " of " + std::to_string(count) +
+           " is passed by no arg_spec item: name it (\"" + kind + "." + std::to_string(missing) +
+           "\") or pass the rest with \"" + kind + "\"";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string ArgSpec::CheckBufferCounts(size_t num_args, size_t num_rets) const {
+  std::string problem = CheckList(named_args_, has_args_, num_args, "args", "input");
+  if (problem.empty()) problem = CheckList(named_rets_, has_rets_, num_rets, "rets", "output");
+  return problem;
+}
+
+std::string ArgSpec::ItemText(const ArgSpecItem& item) {
+  switch (item.kind) {
+    case ArgKind::kArgs:
+      return "args";
+    case ArgKind::kRets:
+      return "rets";
+    case ArgKind::kArg:
+    case ArgKind::kRet:
+      return std::string(item.kind == ArgKind::kArg ? "args." : "rets.") +
+             std::to_string(item.index) + (item.optional ? "?" : "");
+    case ArgKind::kNone:
+      return "none";
+    case ArgKind::kAttr:
+      return kAttrPrefix + item.attr_name;
+    case ArgKind::kStream:
+      return "ctx.stream";
+    case ArgKind::kDeviceId:
+      return "ctx.device_id";
+  }
+  return "";
+}
+
+std::string ArgSpec::ToString() const {
+  std::string text = "[";
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (i != 0) text += ", ";
+    text += ItemText(items_[i]);
+  }
+  return text + "]";
 }
 
 }  // namespace jax_tvm_ffi

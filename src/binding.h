@@ -50,13 +50,23 @@ struct Binding {
   /*! \brief The traits reported to XLA's metadata query. */
   XLA_FFI_Handler_Traits traits;
   /*! \brief The spec's items as the call path packs them (see PackItems). */
-  std::vector<PackStep> pack_steps;
-  /*!
-   * \brief The straight path may take this target's calls: it passes borrowed views, and the
-   *        spec names "args" and "rets" at most once each (a call whose buffers it does not
-   *        pass all, exactly once, still goes to the general path, which checks them).
-   */
+  PackPlan pack_plan;
+  /*! \brief The straight path may take this target's calls: it passes borrowed views. */
   bool straight;
+  /*!
+   * \brief The spec passes every input (every output) of a call whose counts pass
+   *        ArgSpec::BufferCountsOk: it names "args" ("rets") or names inputs (outputs) by index.
+   *        The straight path takes only calls that pass every buffer.
+   */
+  bool passes_all_args;
+  bool passes_all_rets;
+  /*! \brief The spec names buffers by index: a call's counts are checked. */
+  bool names_buffers;
+  /*!
+   * \brief The spec passes every buffer of every call, named by no index: "args" and "rets"
+   *        both present and nothing else to check, so the straight path tests only its limits.
+   */
+  bool passes_every_buffer;
   /*!
    * \brief The number of packed arguments of a call: fixed + per_arg * (number of arguments) +
    *        per_ret * (number of results), since only the buffer counts vary between call sites.

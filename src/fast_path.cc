@@ -12,13 +12,23 @@
 
 namespace jax_tvm_ffi {
 
+namespace {
+
+// Whether the spec passes every buffer of this call exactly once (the straight path's premise),
+// for specs that do not always: buffers named by index, or "args" / "rets" left out.
+[[gnu::noinline]] bool PassesEveryBuffer(const Binding& binding, size_t num_args, size_t num_rets) {
+  return (num_args == 0 || binding.passes_all_args) && (num_rets == 0 || binding.passes_all_rets) &&
+         (!binding.names_buffers || binding.spec.BufferCountsOk(num_args, num_rets));
+}
+
+}  // namespace
+
 bool FastPath::Pack(const Binding& binding, const XLA_FFI_CallFrame& frame, DLDevice device,
                     int64_t stream) {
   const auto num_args = static_cast<size_t>(frame.args.size);
   const auto num_rets = static_cast<size_t>(frame.rets.size);
-  if (JAX_TVM_FFI_UNLIKELY(!binding.straight || num_args + num_rets > kMaxTensors ||
-                           (num_args != 0 && binding.end_offset.per_arg == 0) ||
-                           (num_rets != 0 && binding.end_offset.per_ret == 0))) {
+  if (JAX_TVM_FFI_UNLIKELY(!binding.straight || num_args + num_rets > kMaxTensors) ||
+      (!binding.passes_every_buffer && !PassesEveryBuffer(binding, num_args, num_rets))) {
     return false;
   }
   num_packed_ = binding.end_offset.At(num_args, num_rets);
@@ -26,18 +36,18 @@ bool FastPath::Pack(const Binding& binding, const XLA_FFI_CallFrame& frame, DLDe
       !AttrsMatchInOrder(binding.spec, frame.attrs)) {
     return false;
   }
-  // Every buffer is packed exactly once (Binding::straight), so each view is filled where it is
+  // Every buffer is packed exactly once (checked above), so each view is filled where it is
   // packed: one pass over the buffers.
   int64_t* strides = strides_;
   const int64_t* const strides_end = strides_ + kMaxDims;
-  auto tensor_slot = [&](size_t i, TVMFFIAny* slot) {
+  auto tensor_slot = [&](size_t i, bool optional, TVMFFIAny* slot) {
     const bool is_arg = i < num_args;
     const int32_t type = is_arg ? static_cast<int32_t>(frame.args.types[i])
                                 : static_cast<int32_t>(frame.rets.types[i - num_args]);
     const void* value = is_arg ? frame.args.args[i] : frame.rets.rets[i - num_args];
     DLTensor* view = &tensors_[i];
     strides = FillOrdinaryView(type, value, device, view, strides, strides_end);
-    *slot = ViewSlot(view);
+    *slot = JAX_TVM_FFI_UNLIKELY(optional) && HasNoElements(*view) ? NoneSlot() : ViewSlot(view);
     return strides != nullptr;
   };
   // In sorted order, the frame's attribute w is the spec's attribute w.
@@ -52,7 +62,7 @@ bool FastPath::Pack(const Binding& binding, const XLA_FFI_CallFrame& frame, DLDe
         return false;
     }
   };
-  return PackItems(binding.pack_steps, num_args, num_rets, tensor_slot, attr_slot, stream,
+  return PackItems(binding.pack_plan, num_args, num_rets, tensor_slot, attr_slot, stream,
                    device.device_id, packed_);
 }
 

@@ -7,6 +7,7 @@
 #include <tvm/ffi/any.h>
 #include <tvm/ffi/c_api.h>
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "pack_items.h"
 #include "packed_args.h"
 #include "predict.h"
+#include "row_major_view.h"
 #include "small_array.h"
 
 namespace jax_tvm_ffi {
@@ -93,6 +95,10 @@ Status DecodeAttrs(const ArgSpec& spec, const XLA_FFI_Attrs& attrs, TVMFFIAny* v
 
   const size_t num_args = buffers.num_args();
   const size_t num_rets = buffers.num_rets();
+  if (binding.names_buffers) {
+    std::string problem = binding.spec.CheckBufferCounts(num_args, num_rets);
+    if (!problem.empty()) return Status::InvalidArgument(std::move(problem));
+  }
   const size_t num_packed = binding.end_offset.At(num_args, num_rets);
   SmallArray<TVMFFIAny, 32> packed_storage;
   TVMFFIAny* packed = packed_storage.Get(num_packed);
@@ -109,15 +115,19 @@ Status DecodeAttrs(const ArgSpec& spec, const XLA_FFI_Attrs& attrs, TVMFFIAny* v
     status = owned_tensors.Create(buffers.tensors(), num_args, num_args + num_rets);
     if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
   }
-  auto tensor_slot = [&](size_t i, TVMFFIAny* slot) {
-    *slot = pass_owned ? ObjectSlot(owned_tensors.tensor(i)) : ViewSlot(buffers.tensors() + i);
+  auto tensor_slot = [&](size_t i, bool optional, TVMFFIAny* slot) {
+    if (optional && HasNoElements(buffers.tensors()[i])) {
+      *slot = NoneSlot();
+    } else {
+      *slot = pass_owned ? ObjectSlot(owned_tensors.tensor(i)) : ViewSlot(buffers.tensors() + i);
+    }
     return true;
   };
   auto attr_slot = [&](size_t w, TVMFFIAny* slot) {
     *slot = attr_values[w];
     return true;
   };
-  PackItems(binding.pack_steps, num_args, num_rets, tensor_slot, attr_slot,
+  PackItems(binding.pack_plan, num_args, num_rets, tensor_slot, attr_slot,
             reinterpret_cast<int64_t>(placement.stream), placement.device_id, packed);
   return Invoke(binding, frame, placement, packed, num_packed,
                 pass_owned ? &owned_tensors : nullptr, workspace);

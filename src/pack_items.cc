@@ -6,14 +6,18 @@
 
 namespace jax_tvm_ffi {
 
-std::vector<PackStep> MakePackSteps(const ArgSpec& spec) {
-  std::vector<PackStep> steps;
-  for (const ArgSpecItem& item : spec.items()) steps.push_back(PackStep{item.kind, 0});
+PackPlan MakePackPlan(const ArgSpec& spec) {
+  PackPlan plan;
+  for (const ArgSpecItem& item : spec.items()) {
+    plan.steps.push_back(PackStep{item.kind, static_cast<uint32_t>(item.index), item.optional});
+  }
   const std::vector<size_t>& sorted_items = spec.sorted_attr_items();
   for (size_t w = 0; w < sorted_items.size(); ++w) {
-    steps[sorted_items[w]].attr_index = static_cast<uint32_t>(w);
+    plan.steps[sorted_items[w]].index = static_cast<uint32_t>(w);
   }
-  return steps;
+  plan.named_args = spec.named_args();
+  plan.named_rets = spec.named_rets();
+  return plan;
 }
 
 }  // namespace jax_tvm_ffi

@@ -47,6 +47,17 @@ inline bool FillRowMajorView(void* data, DLDataType dtype, DLDevice device, int6
 }
 
 /*!
+ * \brief Whether a view has zero elements (a zero dimension), as an absent optional buffer
+ *        ("args.<i>?") has. Reads the shape only: the view's strides may be partly written.
+ */
+inline bool HasNoElements(const DLTensor& view) {
+  for (int32_t i = 0; i < view.ndim; ++i) {
+    if (view.shape[i] == 0) return true;
+  }
+  return false;
+}
+
+/*!
  * \brief Fills `out` as the view of an ordinary buffer: a buffer (not a token) of a mappable,
  *        one-lane element type (not packed 4-bit floats) with well-formed dimensions whose
  *        strides fit before `strides_end`. Both paths call it first; the general path diagnoses

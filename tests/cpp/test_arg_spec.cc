@@ -87,6 +87,63 @@ TEST(ArgSpecTest, ToStringWritesItemsBack) {
   EXPECT_EQ(spec.ToString(), "[attrs.eps, args, ctx.device_id, rets, ctx.stream]");
 }
 
+TEST(ArgSpecTest, ParsesBuffersByIndexOptionalBuffersAndNone) {
+  ArgSpec spec = ArgSpec::Parse({"rets.1", "args.0?", "none", "args", "rets.0", "args.12"});
+  const std::vector<ArgSpecItem>& items = spec.items();
+  ASSERT_EQ(items.size(), 6u);
+  EXPECT_EQ(items[0].kind, ArgKind::kRet);
+  EXPECT_EQ(items[0].index, 1u);
+  EXPECT_FALSE(items[0].optional);
+  EXPECT_EQ(items[1].kind, ArgKind::kArg);
+  EXPECT_EQ(items[1].index, 0u);
+  EXPECT_TRUE(items[1].optional);
+  EXPECT_EQ(items[2].kind, ArgKind::kNone);
+  EXPECT_EQ(items[3].kind, ArgKind::kArgs);
+  EXPECT_EQ(items[5].index, 12u);
+  EXPECT_EQ(spec.named_args(), (std::vector<size_t>{0, 12}));
+  EXPECT_EQ(spec.named_rets(), (std::vector<size_t>{0, 1}));
+  EXPECT_EQ(spec.ToString(), "[rets.1, args.0?, none, args, rets.0, args.12]");
+}
+
+TEST(ArgSpecTest, MalformedIndicesAreRejected) {
+  for (const char* item : {"args.", "args.x", "args.-1", "args.01", "rets.1??", "args.?", "rets.1a",
+                           "args.+1", "args. 1"}) {
+    tvm::ffi::Error error = ParseError({item});
+    EXPECT_EQ(error.kind(), "ValueError") << item;
+    EXPECT_THAT(error.message(), HasSubstr(std::string("\"") + item + "\"")) << item;
+    EXPECT_THAT(error.message(), HasSubstr("non-negative integer")) << item;
+  }
+  tvm::ffi::Error error = ParseError({"args.99999999"});
+  EXPECT_THAT(error.message(), HasSubstr("larger than"));
+}
+
+TEST(ArgSpecTest, ABufferNamedTwiceIsRejected) {
+  tvm::ffi::Error error = ParseError({"args.0", "rets", "args.0?"});
+  EXPECT_EQ(error.kind(), "ValueError");
+  EXPECT_THAT(error.message(), HasSubstr("\"args.0?\""));
+  EXPECT_THAT(error.message(), HasSubstr("input 0, which another item already names"));
+  // The same index among inputs and among outputs names two different buffers.
+  EXPECT_NO_THROW(ArgSpec::Parse({"args.0", "rets.0"}));
+}
+
+TEST(ArgSpecTest, BufferCountsAreCheckedOnlyWhereBuffersAreNamedByIndex) {
+  ArgSpec by_index = ArgSpec::Parse({"args.1", "args.0", "rets"});
+  EXPECT_TRUE(by_index.BufferCountsOk(2, 5));
+  EXPECT_EQ(by_index.CheckBufferCounts(2, 5), "");
+  EXPECT_FALSE(by_index.BufferCountsOk(1, 1));
+  EXPECT_EQ(by_index.CheckBufferCounts(1, 1),
+            "arg_spec item \"args.1\" names input 1, but the call has 1 input");
+  EXPECT_FALSE(by_index.BufferCountsOk(3, 1));
+  EXPECT_EQ(by_index.CheckBufferCounts(3, 1),
+            "input 2 of 3 is passed by no arg_spec item: name it (\"args.2\") or pass the rest "
+            "with \"args\"");
+  ArgSpec with_rest = ArgSpec::Parse({"args.1", "args"});
+  EXPECT_TRUE(with_rest.BufferCountsOk(7, 0));
+  EXPECT_FALSE(with_rest.BufferCountsOk(1, 0));
+  // The grammar of 0.1.3: no index, nothing checked.
+  EXPECT_TRUE(ArgSpec::Parse({"args"}).BufferCountsOk(3, 4));
+}
+
 TEST(ArgSpecTest, RetSuggestsRets) {
   tvm::ffi::Error error = ParseError({"args", "ret"});
   EXPECT_EQ(error.kind(), "ValueError");

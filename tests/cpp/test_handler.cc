@@ -512,6 +512,111 @@ TEST(HandlerTest, ArgumentCountMismatchIsReported) {
   EXPECT_THAT(result.error.message, HasSubstr("'" + TargetName() + "'"));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Buffers by index, "none" and optional buffers, on both paths (pass_owned_tensor forces the
+// general one).
+
+class BufferItemsTest : public ::testing::TestWithParam<bool> {
+ protected:
+  TargetOptions Options() const {
+    TargetOptions options;
+    options.pass_owned_tensor = GetParam();
+    return options;
+  }
+};
+
+TEST_P(BufferItemsTest, InterleavedOutputsFirstSignature) {
+  auto record = std::make_shared<Record>();
+  // (q_out, k, q, maybe_slopes, k_out, positions): outputs first, inputs out of order.
+  XLA_FFI_Handler* handler =
+      Register(Recorder(record), {"rets.0", "args.1", "args.0", "none", "rets", "args"}, Options());
+  float q[2], k[3], positions[4], q_out[2], k_out[3];
+  CallFrameBuilder builder;
+  builder.AddArg(XLA_FFI_DataType_F32, q, {2});
+  builder.AddArg(XLA_FFI_DataType_F32, k, {3});
+  builder.AddArg(XLA_FFI_DataType_F32, positions, {4});
+  builder.AddRet(XLA_FFI_DataType_F32, q_out, {2});
+  builder.AddRet(XLA_FFI_DataType_F32, k_out, {3});
+  FakeExecutionContext context;
+  CallResult result = Call(handler, builder, context);
+  ASSERT_TRUE(result.ok) << result.error.message;
+  ASSERT_EQ(record->args.size(), 6u);
+  // Owned tensors are private copies of inputs (results are XLA's memory copied back), so only
+  // the shapes identify inputs there.
+  EXPECT_EQ(record->args[0].shape, (std::vector<int64_t>{2}));
+  EXPECT_EQ(record->args[1].shape, (std::vector<int64_t>{3}));
+  EXPECT_EQ(record->args[2].shape, (std::vector<int64_t>{2}));
+  EXPECT_EQ(record->args[3].type_index, TVMFFITypeIndex::kTVMFFINone);
+  EXPECT_EQ(record->args[4].shape, (std::vector<int64_t>{3}));
+  EXPECT_EQ(record->args[5].shape, (std::vector<int64_t>{4}));
+  if (!GetParam()) {
+    EXPECT_EQ(record->args[0].data, q_out);
+    EXPECT_EQ(record->args[1].data, k);
+    EXPECT_EQ(record->args[2].data, q);
+    EXPECT_EQ(record->args[4].data, k_out);
+    EXPECT_EQ(record->args[5].data, positions);
+  }
+}
+
+TEST_P(BufferItemsTest, AnEmptyOptionalBufferIsNone) {
+  auto record = std::make_shared<Record>();
+  XLA_FFI_Handler* handler =
+      Register(Recorder(record), {"args.0", "args.1?", "args.2?", "rets"}, Options());
+  float x[2], present[3], y[2];
+  CallFrameBuilder builder;
+  builder.AddArg(XLA_FFI_DataType_F32, x, {2});
+  builder.AddArg(XLA_FFI_DataType_F32, nullptr, {4, 0});  // Zero elements: absent.
+  builder.AddArg(XLA_FFI_DataType_F32, present, {3});
+  builder.AddRet(XLA_FFI_DataType_F32, y, {2});
+  FakeExecutionContext context;
+  CallResult result = Call(handler, builder, context);
+  ASSERT_TRUE(result.ok) << result.error.message;
+  ASSERT_EQ(record->args.size(), 4u);
+  EXPECT_NE(record->args[0].type_index, TVMFFITypeIndex::kTVMFFINone);
+  EXPECT_EQ(record->args[1].type_index, TVMFFITypeIndex::kTVMFFINone);
+  EXPECT_EQ(record->args[2].shape, (std::vector<int64_t>{3}));
+  EXPECT_EQ(record->args[3].shape, (std::vector<int64_t>{2}));
+}
+
+TEST_P(BufferItemsTest, AnIndexPastTheCallsBuffersFailsNamingTheItem) {
+  auto record = std::make_shared<Record>();
+  XLA_FFI_Handler* handler = Register(Recorder(record), {"args.0", "args.2", "rets"}, Options());
+  float a[1], b[1], y[1];
+  CallFrameBuilder builder;
+  builder.AddArg(XLA_FFI_DataType_F32, a, {1});
+  builder.AddArg(XLA_FFI_DataType_F32, b, {1});
+  builder.AddRet(XLA_FFI_DataType_F32, y, {1});
+  FakeExecutionContext context;
+  CallResult result = Call(handler, builder, context);
+  ASSERT_FALSE(result.ok);
+  EXPECT_EQ(result.error.code, XLA_FFI_Error_Code_INVALID_ARGUMENT);
+  EXPECT_THAT(result.error.message, HasSubstr("'" + TargetName() + "'"));
+  EXPECT_THAT(result.error.message,
+              HasSubstr("arg_spec item \"args.2\" names input 2, but the call has 2 inputs"));
+  EXPECT_EQ(record->calls, 0);
+}
+
+TEST_P(BufferItemsTest, ABufferNoItemPassesFailsNamingIt) {
+  auto record = std::make_shared<Record>();
+  XLA_FFI_Handler* handler = Register(Recorder(record), {"args.1", "rets"}, Options());
+  float a[1], b[1], y[1];
+  CallFrameBuilder builder;
+  builder.AddArg(XLA_FFI_DataType_F32, a, {1});
+  builder.AddArg(XLA_FFI_DataType_F32, b, {1});
+  builder.AddRet(XLA_FFI_DataType_F32, y, {1});
+  FakeExecutionContext context;
+  CallResult result = Call(handler, builder, context);
+  ASSERT_FALSE(result.ok);
+  EXPECT_THAT(result.error.message, HasSubstr("'" + TargetName() + "'"));
+  EXPECT_THAT(result.error.message, HasSubstr("input 0 of 2 is passed by no arg_spec item"));
+  EXPECT_EQ(record->calls, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(StraightAndGeneral, BufferItemsTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "OwnedTensors" : "Views";
+                         });
+
 TEST(HandlerTest, ReturningAValueIsAnError) {
   XLA_FFI_Handler* handler =
       Register(Function::FromTyped([](TensorView x) -> int64_t { return x.ndim(); }), {"args"});
