@@ -160,6 +160,28 @@ INVALID_SPECS = [
     (["attr.eps"], ValueError, r'Did you mean "attrs\.eps"'),
     (["Args"], ValueError, r'"Args"'),
     ([""], ValueError, r'""'),
+    (["args."], ValueError, r'"args\.": the input index must be a non-negative integer'),
+    (["rets."], ValueError, r'"rets\.": the output index must be a non-negative integer'),
+    (["args.a"], ValueError, r'"args\.a".*decimal'),
+    (["args.-1"], ValueError, r'"args\.-1".*non-negative'),
+    (["args.+1"], ValueError, r'"args\.\+1".*non-negative'),
+    (["rets.00"], ValueError, r'"rets\.00".*no leading zeros'),
+    (["args.0x1"], ValueError, r'"args\.0x1"'),
+    (["args.1.0"], ValueError, r'"args\.1\.0"'),
+    (["args. 1"], ValueError, r'"args\. 1"'),
+    (["args.\u0663"], ValueError, r"input index"),  # an Arabic-Indic digit is not decimal here
+    (["args.0??"], ValueError, r'"args\.0\?\?"'),
+    (["rets.?"], ValueError, r'"rets\.\?".*output index'),
+    (["args.?0"], ValueError, r'"args\.\?0"'),
+    (["args.1048577"], ValueError, r'"args\.1048577".*larger than 1048576'),
+    (["rets.18446744073709551616"], ValueError, r"larger than 1048576"),
+    (["args?"], ValueError, r'"args\?".*Did you mean "args"'),
+    (["none?"], ValueError, r'"none\?".*Did you mean "none"'),
+    (["None"], ValueError, r'"None".*Did you mean "none"'),
+    (["arg.0"], ValueError, r'"arg\.0"'),
+    (["args.0", "args.0"], ValueError, r'"args\.0".*more than once'),
+    (["args.0", "args.0?"], ValueError, r'"args\.0\?".*input 0, which another item already'),
+    (["rets.2?", "args", "rets.2"], ValueError, r'"rets\.2".*output 2, which another item'),
     (["args", 3], TypeError, r"3.*int"),
     (["args", None], TypeError, r"None"),
     (["args", b"rets"], TypeError, r"bytes"),
@@ -205,3 +227,52 @@ def test_duplicate_item_message_does_not_suggest_the_item_itself(
         with pytest.raises(ValueError, match="more than once") as raised:
             jax_tvm_ffi.register_ffi_target(unique_name(), kernels.add_one_f32, [item, item])
         assert f'Did you mean "{item}"' not in str(raised.value)
+
+
+def test_invalid_item_message_lists_the_buffer_items(
+    kernels: tvm_ffi.Module, unique_name: Callable[[str], str]
+) -> None:
+    with pytest.raises(jax_tvm_ffi.ArgSpecError) as raised:
+        jax_tvm_ffi.register_ffi_target(unique_name(), kernels.add_one_f32, ["args.x"])
+    assert isinstance(raised.value, ValueError) and isinstance(raised.value, RuntimeError)
+    for item in ('"args.<i>"', '"rets.<i>"', '"args.<i>?"', '"rets.<i>?"', '"none"'):
+        assert item in str(raised.value)
+
+
+def test_a_buffer_index_names_one_buffer_not_a_near_miss(
+    kernels: tvm_ffi.Module, unique_name: Callable[[str], str]
+) -> None:
+    # A malformed index is not a typo of "args": no 'Did you mean' that drops the index.
+    for item in ("args.x", "args.01", "rets.-1"):
+        with pytest.raises(ValueError) as raised:
+            jax_tvm_ffi.register_ffi_target(unique_name(), kernels.add_one_f32, [item])
+        assert "Did you mean" not in str(raised.value), item
+
+
+def test_largest_index_is_accepted_at_registration(register) -> None:
+    # Indices up to the limit register; a call with fewer buffers is what fails (at the call).
+    name = register(lambda *values: None, ["args.1048576", "rets"])
+    with pytest.raises(jax.errors.JaxRuntimeError, match=r'"args\.1048576" names input 1048576'):
+        jax.block_until_ready(jax.ffi.ffi_call(name, jax.ShapeDtypeStruct((1,), jnp.int8))(X))
+
+
+def test_indexed_items_in_python(register) -> None:
+    # Each buffer by index and "args"/"rets" for the rest, among the other items.
+    calls, record = recorder()
+    spec = ["rets.1", "args", "attrs.a", "args.1", "none", "rets", "ctx.stream"]
+    name = register(record, spec)
+    results = (jax.ShapeDtypeStruct((2,), jnp.int16), jax.ShapeDtypeStruct((4,), jnp.int8))
+    inputs = (X, jnp.zeros((5,), jnp.float64), jnp.zeros((6,), jnp.int32))
+    jax.ffi.ffi_call(name, results)(*inputs, a=1)
+    assert calls == [
+        [
+            ((4,), "int8"),
+            ((3,), "float32"),
+            ((6,), "int32"),
+            1,
+            ((5,), "float64"),
+            None,
+            ((2,), "int16"),
+            0,
+        ]
+    ]
