@@ -6,6 +6,7 @@
 
 #include <utility>
 
+#include "buffer_decoder.h"
 #include "platform.h"
 
 namespace jax_tvm_ffi {
@@ -42,7 +43,8 @@ Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, Ta
   // "args" and "rets" skip the buffers named by index, each of which has its own item.
   if (has_args) end_offset.fixed -= pack_plan.named_args.size();
   if (has_rets) end_offset.fixed -= pack_plan.named_rets.size();
-  straight = !options.pass_owned_tensor;
+  has_layouts = HasNonDefaultLayouts(this->options);
+  straight = !this->options.pass_owned_tensor && !has_layouts;
   passes_all_args = has_args || !pack_plan.named_args.empty();
   passes_all_rets = has_rets || !pack_plan.named_rets.empty();
   names_buffers = !pack_plan.named_args.empty() || !pack_plan.named_rets.empty();

@@ -51,7 +51,15 @@ struct Binding {
   XLA_FFI_Handler_Traits traits;
   /*! \brief The spec's items as the call path packs them (see PackItems). */
   PackPlan pack_plan;
-  /*! \brief The straight path may take this target's calls: it passes borrowed views. */
+  /*!
+   * \brief Some buffer has a layout other than row-major (options.input_layouts, output_layouts):
+   *        the general path gives its view the layout's strides.
+   */
+  bool has_layouts;
+  /*!
+   * \brief The straight path may take this target's calls: it passes borrowed row-major views
+   *        (no owned tensors, no layouts).
+   */
   bool straight;
   /*!
    * \brief The spec passes every input (every output) of a call whose counts pass

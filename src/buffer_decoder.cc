@@ -4,8 +4,11 @@
  */
 #include "buffer_decoder.h"
 
+#include <tvm/ffi/error.h>
+
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "jax_tvm_ffi/dtype.h"
 #include "predict.h"
@@ -67,6 +70,60 @@ bool HasOddPackedRows(const XLA_FFI_Buffer& buffer) {
   return several;
 }
 
+[[gnu::noinline, gnu::cold]] Status LayoutTooLong(bool is_result, int64_t index, int64_t rank,
+                                                  size_t named) {
+  return Status::InvalidArgument(
+      Describe(is_result, index) + " has rank " + std::to_string(rank) + ", but the layout " +
+      (is_result ? "output_layouts[" : "input_layouts[") + std::to_string(index) +
+      "] the target was registered with names " + std::to_string(named) +
+      " dimensions; give the layout of an operand of this rank");
+}
+
+[[gnu::noinline, gnu::cold]] Status LayoutOfPacked(bool is_result, int64_t index) {
+  return Status::InvalidArgument(
+      Describe(is_result, index) +
+      " is an F4E2M1FN buffer, whose view as 2-lane bytes has no strided form: give it the "
+      "default (row-major) layout");
+}
+
+[[gnu::noinline, gnu::cold]] Status LayoutOverflow(bool is_result, int64_t index,
+                                                   const DLTensor& view) {
+  std::string dims;
+  for (int32_t i = 0; i < view.ndim; ++i) dims += (i ? ", " : "") + std::to_string(view.shape[i]);
+  return Status::InvalidArgument(Describe(is_result, index) + " has dimensions [" + dims +
+                                 "]: a stride of its layout overflows int64");
+}
+
+// Writes the strides of the memory order `minor_to_major` (a permutation, checked at
+// registration) into a view filled as row-major. Leading dimensions the layout does not name
+// (vmap's batch dimension, which jax adds major-most) follow it, in row-major order.
+Status ApplyLayout(const std::vector<int64_t>& minor_to_major, bool is_result, int64_t index,
+                   DLTensor* view) {
+  if (JAX_TVM_FFI_UNLIKELY(view->dtype.lanes != 1)) return LayoutOfPacked(is_result, index);
+  const size_t named = minor_to_major.size();
+  if (JAX_TVM_FFI_UNLIKELY(named > static_cast<size_t>(view->ndim))) {
+    return LayoutTooLong(is_result, index, view->ndim, named);
+  }
+  const int64_t batch = view->ndim - static_cast<int64_t>(named);
+  int64_t stride = 1;
+  bool overflow = false;
+  auto place = [&](int64_t dim) {
+    view->strides[dim] = stride;
+    overflow |= __builtin_mul_overflow(stride, view->shape[dim], &stride);
+  };
+  for (int64_t dim : minor_to_major) {
+    // A binding made without CheckLayouts (outside the registry) must not write out of bounds.
+    if (JAX_TVM_FFI_UNLIKELY(dim < 0 || dim >= static_cast<int64_t>(named))) {
+      return Status::InvalidArgument(Describe(is_result, index) +
+                                     "'s layout is not a permutation of its dimensions");
+    }
+    place(dim + batch);
+  }
+  for (int64_t dim = batch - 1; dim >= 0; --dim) place(dim);
+  if (JAX_TVM_FFI_UNLIKELY(overflow)) return LayoutOverflow(is_result, index, *view);
+  return Status();
+}
+
 // The stride/shape slots a buffer's view needs: strides, plus a shape of its own when packed.
 int64_t SlotsFor(const XLA_FFI_Buffer& buffer) {
   const bool packed = detail::LookupDLDataType(buffer.dtype).code == kDLFloat4_e2m1fn;
@@ -120,13 +177,22 @@ enum class Special { kTake, kSkip, kFail };
 }
 
 Status BufferDecoder::DecodeList(int64_t size, const int32_t* types, void* const* values,
-                                 bool is_result, DLDevice device, size_t* count) {
+                                 bool is_result, DLDevice device,
+                                 const std::vector<std::vector<int64_t>>* layouts, size_t* count) {
   DLTensor* out = tensors_ + *count;
   int64_t* slots = next_dims_;
+  // A view made row-major is given buffer i's layout, if it has one.
+  auto lay_out = [&](int64_t i, DLTensor* view) {
+    if (layouts == nullptr || static_cast<size_t>(i) >= layouts->size() || (*layouts)[i].empty()) {
+      return Status();
+    }
+    return ApplyLayout((*layouts)[i], is_result, i, view);
+  };
   for (int64_t i = 0; i < size; ++i) {
     // Ordinary buffers as the straight path fills them; the rest is diagnosed below.
     if (int64_t* next = FillOrdinaryView(types[i], values[i], device, out, slots, dims_end_)) {
-      ++out;
+      Status status = lay_out(i, out++);
+      if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
       slots = next;
       continue;
     }
@@ -150,8 +216,10 @@ Status BufferDecoder::DecodeList(int64_t size, const int32_t* types, void* const
       dims_overflow_ = true;  // Decode() starts again with room for every buffer.
       return Status();
     }
-    int64_t* next = Fill(buffer, dtype, device, out++, slots);
+    int64_t* next = Fill(buffer, dtype, device, out, slots);
     if (JAX_TVM_FFI_UNLIKELY(next == nullptr)) return BadDims(is_result, i, buffer);
+    Status status = lay_out(i, out++);
+    if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
     slots = next;
   }
   *count = static_cast<size_t>(out - tensors_);
@@ -159,7 +227,10 @@ Status BufferDecoder::DecodeList(int64_t size, const int32_t* types, void* const
   return Status();
 }
 
-Status BufferDecoder::Decode(const XLA_FFI_Args& args, const XLA_FFI_Rets& rets, DLDevice device) {
+Status BufferDecoder::Decode(const XLA_FFI_Args& args, const XLA_FFI_Rets& rets, DLDevice device,
+                             const BufferLayouts* layouts) {
+  const BufferLayouts none;
+  if (layouts == nullptr) layouts = &none;
   static_assert(
       sizeof(XLA_FFI_ArgType) == sizeof(int32_t) && sizeof(XLA_FFI_RetType) == sizeof(int32_t),
       "argument and result type tags are read as int32");
@@ -175,12 +246,12 @@ Status BufferDecoder::Decode(const XLA_FFI_Args& args, const XLA_FFI_Rets& rets,
     dims_overflow_ = false;
     size_t count = 0;
     Status status = DecodeList(args.size, reinterpret_cast<const int32_t*>(args.types), args.args,
-                               false, device, &count);
+                               false, device, layouts->args, &count);
     if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
     num_args_ = count;
     if (JAX_TVM_FFI_UNLIKELY(dims_overflow_)) goto overflow;
     status = DecodeList(rets.size, reinterpret_cast<const int32_t*>(rets.types), rets.rets, true,
-                        device, &count);
+                        device, layouts->rets, &count);
     if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
     num_rets_ = count - num_args_;
     if (JAX_TVM_FFI_UNLIKELY(dims_overflow_)) goto overflow;
@@ -212,6 +283,63 @@ Status BufferDecoder::Decode(const XLA_FFI_Args& args, const XLA_FFI_Rets& rets,
     dims_end_ = heap_dims_.get() + dims;
   }
   return Status::Error(XLA_FFI_Error_Code_INTERNAL, "buffer decoding ran out of room");
+}
+
+namespace {
+
+bool IsRowMajor(const std::vector<int64_t>& minor_to_major) {
+  const auto rank = static_cast<int64_t>(minor_to_major.size());
+  for (int64_t i = 0; i < rank; ++i) {
+    if (minor_to_major[i] != rank - 1 - i) return false;
+  }
+  return true;
+}
+
+bool AnyNonDefault(const std::vector<std::vector<int64_t>>& layouts) {
+  for (const std::vector<int64_t>& layout : layouts) {
+    if (!IsRowMajor(layout)) return true;
+  }
+  return false;
+}
+
+std::string Print(const std::vector<int64_t>& layout) {
+  std::string text = "(";
+  for (size_t i = 0; i < layout.size(); ++i) text += (i ? ", " : "") + std::to_string(layout[i]);
+  return text + (layout.size() == 1 ? ",)" : ")");
+}
+
+void CheckList(const std::string& target, const char* what,
+               const std::vector<std::vector<int64_t>>& layouts) {
+  for (size_t i = 0; i < layouts.size(); ++i) {
+    const std::vector<int64_t>& layout = layouts[i];
+    std::vector<bool> seen(layout.size(), false);
+    for (int64_t dim : layout) {
+      if (dim < 0 || static_cast<size_t>(dim) >= layout.size() || seen[dim]) {
+        TVM_FFI_THROW(ValueError) << "target '" << target << "': " << what << "[" << i
+                                  << "] (minor-to-major) " << Print(layout)
+                                  << " is not a permutation of the dimensions 0.."
+                                  << static_cast<int64_t>(layout.size()) - 1;
+      }
+      seen[dim] = true;
+    }
+  }
+}
+
+}  // namespace
+
+bool HasNonDefaultLayouts(const TargetOptions& options) {
+  return AnyNonDefault(options.input_layouts) || AnyNonDefault(options.output_layouts);
+}
+
+void CheckLayouts(const std::string& target, const TargetOptions& options) {
+  CheckList(target, "input_layouts", options.input_layouts);
+  CheckList(target, "output_layouts", options.output_layouts);
+  if (options.pass_owned_tensor && HasNonDefaultLayouts(options)) {
+    TVM_FFI_THROW(ValueError)
+        << "target '" << target
+        << "': non-default layouts need borrowed views; owned tensors (pass_owned_tensor, and "
+           "Python functions, which always get them) are allocated row-major";
+  }
 }
 
 }  // namespace jax_tvm_ffi

@@ -1,7 +1,8 @@
 /*!
  * \file buffer_decoder.h
  * \brief Decoding of a call frame's argument and result buffers into DLTensor views of XLA's
- *        memory (zero-copy), with compact row-major strides filled in.
+ *        memory (zero-copy), with compact row-major strides filled in, or the strides of the
+ *        layouts the target was registered with (TargetOptions::input_layouts, output_layouts).
  */
 #ifndef JAX_TVM_FFI_SRC_BUFFER_DECODER_H_
 #define JAX_TVM_FFI_SRC_BUFFER_DECODER_H_
@@ -12,10 +13,36 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "jax_tvm_ffi/target.h"
 #include "status.h"
 
 namespace jax_tvm_ffi {
+
+/*!
+ * \brief The memory orders of a call's buffers, as TargetOptions::input_layouts and
+ *        output_layouts give them (minor-most dimension first). Null: every buffer row-major.
+ */
+struct BufferLayouts {
+  const std::vector<std::vector<int64_t>>* args = nullptr;
+  const std::vector<std::vector<int64_t>>* rets = nullptr;
+};
+
+/*!
+ * \brief Whether the options give any buffer a layout other than dense row-major (an entry that
+ *        is neither empty nor the row-major order n-1, ..., 0).
+ */
+bool HasNonDefaultLayouts(const TargetOptions& options);
+
+/*!
+ * \brief Checks the options' layouts at registration: every entry a permutation of 0..n-1, and no
+ *        layout on a target that passes owned tensors (those are allocated row-major).
+ * \param target The target's name, for the message.
+ * \throws tvm::ffi::Error (ValueError) naming the target, the operand and the problem.
+ */
+void CheckLayouts(const std::string& target, const TargetOptions& options);
 
 /*!
  * \brief The tensors of one call: the arguments, then the results.
@@ -39,10 +66,14 @@ class BufferDecoder {
    * \param args The call frame's arguments.
    * \param rets The call frame's results.
    * \param device The device every view is placed on.
-   * \return A failure naming the buffer for a non-buffer value, a negative rank or an element
-   *         type with no DLPack equivalent.
+   * \param layouts The buffers' memory orders (see TargetOptions::input_layouts), indexed like
+   *        the frame's buffers; nullptr: all row-major.
+   * \return A failure naming the buffer for a non-buffer value, a negative rank, an element
+   *         type with no DLPack equivalent, or a layout that names more dimensions than the
+   *         buffer has (or any, for packed 4-bit floats).
    */
-  Status Decode(const XLA_FFI_Args& args, const XLA_FFI_Rets& rets, DLDevice device);
+  Status Decode(const XLA_FFI_Args& args, const XLA_FFI_Rets& rets, DLDevice device,
+                const BufferLayouts* layouts = nullptr);
 
   size_t num_args() const { return num_args_; }
   size_t num_rets() const { return num_rets_; }
@@ -53,8 +84,10 @@ class BufferDecoder {
 
  private:
   // Decodes one list (arguments or results) into tensors_, counting views in *count.
+  // `layouts` (may be null) gives the list's memory orders.
   Status DecodeList(int64_t size, const int32_t* types, void* const* values, bool is_result,
-                    DLDevice device, size_t* count);
+                    DLDevice device, const std::vector<std::vector<int64_t>>* layouts,
+                    size_t* count);
 
   DLTensor inline_tensors_[kInlineTensors];
   int64_t inline_dims_[kInlineDims];

@@ -90,7 +90,9 @@ Status DecodeAttrs(const ArgSpec& spec, const XLA_FFI_Attrs& attrs, TVMFFIAny* v
                                         const Placement& placement, Workspace* workspace) {
   const DLDevice device{binding.device_type, placement.device_id};
   BufferDecoder buffers;
-  Status status = buffers.Decode(frame.args, frame.rets, device);
+  const BufferLayouts layouts{&binding.options.input_layouts, &binding.options.output_layouts};
+  Status status =
+      buffers.Decode(frame.args, frame.rets, device, binding.has_layouts ? &layouts : nullptr);
   if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
 
   const size_t num_args = buffers.num_args();

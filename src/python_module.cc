@@ -165,6 +165,14 @@ void PySetProbes(tvm::ffi::Function python_probe, const tvm::ffi::Function& modu
 // cannot drift apart silently.
 TargetOptions ParseOptions(const tvm::ffi::Map<tvm::ffi::String, tvm::ffi::Any>& named) {
   TargetOptions options;
+  // Layouts arrive as one list of ints per operand (minor-to-major; empty: row-major).
+  auto layouts = [](const tvm::ffi::Any& value) {
+    std::vector<std::vector<int64_t>> out;
+    for (const auto& layout : value.cast<tvm::ffi::Array<tvm::ffi::Array<int64_t>>>()) {
+      out.emplace_back(layout.begin(), layout.end());
+    }
+    return out;
+  };
   for (const auto& [key, value] : named) {
     const std::string name(key);
     if (name == "platform") {
@@ -179,6 +187,10 @@ TargetOptions ParseOptions(const tvm::ffi::Map<tvm::ffi::String, tvm::ffi::Any>&
       options.last_result_is_workspace = value.cast<bool>();
     } else if (name == "check") {
       options.check = static_cast<uint32_t>(value.cast<int64_t>());
+    } else if (name == "input_layouts") {
+      options.input_layouts = layouts(value);
+    } else if (name == "output_layouts") {
+      options.output_layouts = layouts(value);
     } else {
       TVM_FFI_THROW(ValueError) << "unknown registration option '" << name << "'";
     }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "binding.h"
+#include "buffer_decoder.h"
 #include "entry_points.h"
 #include "handler.h"
 #include "jax_tvm_ffi/scratch.h"
@@ -265,6 +266,7 @@ XLA_FFI_Handler* RegisterTarget(const std::string& name, tvm::ffi::Function func
   if (function == nullptr) {
     TVM_FFI_THROW(ValueError) << "target '" << name << "': the function is null";
   }
+  CheckLayouts(name, options);
   return Registry::Global().Register(name, std::move(function), std::move(spec), options);
 }
 

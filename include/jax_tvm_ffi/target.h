@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "jax_tvm_ffi/arg_spec.h"
 
@@ -64,6 +65,18 @@ struct TargetOptions {
   bool last_result_is_workspace = false;
   /*! \brief The checks of the checking mode to run around every call: CheckFlags, or'ed. */
   uint32_t check = 0;
+  /*!
+   * \brief The memory order of each input (output) buffer, for a caller that asks XLA for
+   *        non-default layouts (jax.ffi.ffi_call's input_layouts / output_layouts): entry i lists
+   *        buffer i's dimensions from minor-most to major-most, as XLA's minor_to_major does. An
+   *        empty entry, or none, means dense row-major. The views passed to the function then
+   *        carry the strides of that memory. A buffer with more dimensions than its entry names
+   *        (vmap's batch dimension) has the extra leading dimensions major-most, in row-major
+   *        order. Each entry must be a permutation of 0..n-1; a buffer with fewer dimensions fails
+   *        the call. XLA's call frame carries no layout: these must match what the caller asked.
+   */
+  std::vector<std::vector<int64_t>> input_layouts;
+  std::vector<std::vector<int64_t>> output_layouts;
 };
 
 /*! \brief The checks of the checking mode (TargetOptions::check), for kernel development. */
@@ -97,9 +110,9 @@ enum CheckFlags : uint32_t {
  * \param spec What the function receives, in order.
  * \param options Platform and flags.
  * \return The handler: pass it to XLA's handler registration for XlaPlatformName(platform).
- * \throws tvm::ffi::Error (ValueError) for an empty name or a null function, or when the pair
- *         is already registered with a different allow_cuda_graph (XLA would refuse the
- *         changed traits).
+ * \throws tvm::ffi::Error (ValueError) for an empty name or a null function, a layout that is
+ *         not a permutation (or one given with owned tensors), or when the pair is already
+ *         registered with a different allow_cuda_graph (XLA would refuse the changed traits).
  */
 XLA_FFI_Handler* RegisterTarget(const std::string& name, tvm::ffi::Function function, ArgSpec spec,
                                 TargetOptions options);
