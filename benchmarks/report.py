@@ -117,6 +117,21 @@ def _callbacks(result: dict[str, Any]) -> str:
     )
 
 
+def _signature(result: dict[str, Any]) -> str:
+    rows = [
+        ["direct: arg spec by index, no Python", _ns(result["direct_ns"])],
+        ["Python wrapper, pass_owned_tensor=True", _ns(result["python_wrapper_ns"])],
+    ]
+    return "\n".join(
+        [
+            f"6. Kernel signature: RoPE (q, k, q_rope, k_rope, cos_sin, positions, maybe_scale), "
+            f"{result['calls']:,} calls in a fori_loop (median of {result['repeats']} runs)",
+            _table(["binding", "ns/call"], rows),
+            f"  speedup wrapper/direct: {result['speedup']:.2f}",
+        ]
+    )
+
+
 def _scaling(scaling: list[dict[str, Any]]) -> str:
     rows = [
         [
@@ -221,6 +236,7 @@ def format_report(results: dict[str, Any]) -> str:
         _xla_loop(results["xla_loop"]),
         _handler(results["handler"]),
         _callbacks(results["python_callback"]),
+        _signature(results["kernel_signature"]),
         _scaling(results["scaling"]),
         _registration(results["registration"]),
         _instructions(results["instructions"]),

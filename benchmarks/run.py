@@ -40,6 +40,7 @@ import bench_callbacks
 import bench_handler
 import bench_instructions
 import bench_registration
+import bench_signature
 import bench_xla_loop
 import native_build
 import reference_env
@@ -107,6 +108,7 @@ def run_all(
     )
     kernels = bench_xla_loop.register_targets(artifacts.kernel_library)
     callbacks = _step("Python callbacks", lambda: bench_callbacks.run(settings))
+    signature = _step("kernel signature", lambda: bench_signature.run(settings))
     registration = _step(
         "registration", lambda: bench_registration.run(kernels.bridge_function, settings)
     )
@@ -121,6 +123,7 @@ def run_all(
         "xla_loop": xla_loop,
         "handler": handler,
         "python_callback": callbacks,
+        "kernel_signature": signature,
         "scaling": scaling,
         "registration": registration,
         "instructions": instructions,
