@@ -11,15 +11,22 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 #include <vector>
 
+#include "binding.h"
+#include "error.h"
 #include "fake_xla_api.h"
+#include "fast_path.h"
 #include "frame_input.h"
 #include "frame_model.h"
 #include "frame_probe.h"
+#include "general_path.h"
 #include "jax_tvm_ffi/scratch.h"
 #include "jax_tvm_ffi/target.h"
+#include "spec_case.h"
+#include "stream_scope.h"
 
 namespace jax_tvm_ffi {
 namespace fuzz {
@@ -68,6 +75,10 @@ struct Verdict {
   std::vector<std::string> missing;
   std::vector<std::string> extra;
   std::vector<std::string> undecodable;
+  // The items of which the counts error must name one (spec_case.h); empty when counts pass.
+  std::vector<std::string> count_problems;
+  // What the function's slots exercise, should it be called.
+  FrameCoverage coverage;
   bool reaches_function = false;
   bool keeps = false;    // The function keeps an owned tensor.
   bool returns = false;  // The function returns a value.
@@ -101,11 +112,24 @@ Verdict Model(FrameInput& input, Call* call) {
       if (!ModelDecodeAttr(*passed[name], &values[name])) verdict.undecodable.push_back(name);
     }
   }
+  // Buffers named by index count the list's buffers without its tokens, which carry no data.
+  std::vector<Buffer*> inputs;
+  std::vector<Buffer*> outputs;
+  for (Buffer& buffer : input.args) {
+    if (!buffer.raw && !buffer.type.token) inputs.push_back(&buffer);
+  }
+  for (Buffer& buffer : input.rets) {
+    if (!buffer.type.token) outputs.push_back(&buffer);
+  }
+  if (verdict.buffers_ok) {
+    verdict.count_problems = ModelCountProblems(input.items, inputs.size(), outputs.size());
+  }
   const bool host = input.options.platform == Platform::kCpu;
   verdict.placement_ok =
       host || (!input.context.fail_stream_get && !input.context.fail_device_ordinal_get);
-  verdict.reaches_function =
-      verdict.placement_ok && verdict.buffers_ok && match_ok && verdict.undecodable.empty();
+  verdict.reaches_function = verdict.placement_ok && verdict.buffers_ok &&
+                             verdict.count_problems.empty() && match_ok &&
+                             verdict.undecodable.empty();
 
   call->owned = input.options.pass_owned_tensor;
   call->host = host;
@@ -122,33 +146,71 @@ Verdict Model(FrameInput& input, Call* call) {
                                                                       : kDLROCM,
                           host ? 0 : input.context.device_ordinal};
   call->stream = host ? nullptr : input.context.stream;
+  // The model's items, not the core's: what each slot receives follows from the item's text.
+  std::vector<ModelItem> items;
+  std::set<size_t> named_inputs;
+  std::set<size_t> named_outputs;
+  for (const std::string& text : input.items) {
+    items.push_back(ModelParseItem(text));
+    if (items.back().kind == ModelItem::kArg) named_inputs.insert(items.back().index);
+    if (items.back().kind == ModelItem::kRet) named_outputs.insert(items.back().index);
+  }
   size_t tensors = 0;
-  for (const ArgSpecItem& item : input.spec.items()) {
+  auto tensor = [&](Buffer* buffer, bool is_result, bool optional) {
+    Expected want;
+    const bool empty =
+        std::find(buffer->shape.begin(), buffer->shape.end(), 0) != buffer->shape.end();
+    if (optional && empty) {
+      want.kind = Expected::kNone;
+      verdict.coverage.optional_none = true;
+    } else {
+      want.kind = Expected::kTensor;
+      want.buffer = buffer;
+      want.is_result = is_result;
+      verdict.coverage.optional_tensor |= optional;
+      ++tensors;
+    }
+    call->args.push_back(want);
+  };
+  for (const ModelItem& item : items) {
     Expected want;
     switch (item.kind) {
-      case ArgKind::kArgs:
-      case ArgKind::kRets: {
-        const bool is_result = item.kind == ArgKind::kRets;
-        for (Buffer& buffer : is_result ? input.rets : input.args) {
-          if (buffer.raw || buffer.type.token) continue;
-          want.kind = Expected::kTensor;
-          want.buffer = &buffer;
-          want.is_result = is_result;
-          call->args.push_back(want);
-          ++tensors;
+      case ModelItem::kArgs:
+      case ModelItem::kRets: {
+        const bool is_result = item.kind == ModelItem::kRets;
+        const std::vector<Buffer*>& list = is_result ? outputs : inputs;
+        const std::set<size_t>& named = is_result ? named_outputs : named_inputs;
+        for (size_t i = 0; i < list.size(); ++i) {
+          if (!named.count(i)) tensor(list[i], is_result, /*optional=*/false);
         }
         continue;
       }
-      case ArgKind::kAttr:
+      case ModelItem::kArg:
+      case ModelItem::kRet: {
+        const bool is_result = item.kind == ModelItem::kRet;
+        const std::vector<Buffer*>& list = is_result ? outputs : inputs;
+        // Past the count the call is refused: the slot is never checked.
+        if (item.index >= list.size()) break;
+        verdict.coverage.index_at_last |= item.index + 1 == list.size();
+        tensor(list[item.index], is_result, item.optional);
+        continue;
+      }
+      case ModelItem::kNone:
+        want.kind = Expected::kNone;
+        verdict.coverage.none_item = true;
+        break;
+      case ModelItem::kAttr:
         want.kind = Expected::kValue;
         want.value = values[item.attr_name];
         break;
-      case ArgKind::kStream:
+      case ModelItem::kStream:
         want.integer = static_cast<int64_t>(reinterpret_cast<intptr_t>(call->stream));
         break;
-      case ArgKind::kDeviceId:
+      case ModelItem::kDeviceId:
         want.integer = call->device.device_id;
         break;
+      case ModelItem::kInvalid:
+        break;  // The spec parsed: the model refusing it fails the case (RunFrameCase).
     }
     call->args.push_back(want);
   }
@@ -173,7 +235,8 @@ struct Outcome {
 
 // Runs the case's frame through the handler XLA would hold, checking the stream scope (GPU) and
 // that no XLA error object leaks.
-Outcome Run(FrameInput& input, XLA_FFI_Handler* handler, Call* call) {
+template <typename Handler>
+Outcome Run(FrameInput& input, const Handler& handler, Call* call) {
   testing::CallFrameBuilder builder;
   BuildFrame(input, &builder);
   void* const sentinel = reinterpret_cast<void*>(uintptr_t{0xfeed0});
@@ -234,6 +297,17 @@ std::string CheckRefusal(const Verdict& verdict, const Outcome& outcome,
     }
     return false;
   };
+  if (!verdict.count_problems.empty()) {
+    for (const std::string& item : verdict.count_problems) {
+      if (Contains(message, "\"" + item + "\"") || Contains(message, "\"" + item + "?\"")) {
+        return "";
+      }
+    }
+    // Several problems at once: naming an attribute's is as good.
+    const bool attrs_ok = verdict.missing.empty() && verdict.extra.empty() && !verdict.duplicate &&
+                          verdict.undecodable.empty();
+    if (attrs_ok) return "the error names no arg_spec item of the buffer counts: " + message;
+  }
   if (!verdict.missing.empty()) {
     return names_one(verdict.missing, "missing attribute '", "'")
                ? ""
@@ -365,14 +439,88 @@ std::string CheckScratch(const Call& call, const std::string& target, Platform p
   return "";
 }
 
+// Whether the spec names buffers of a list by index, and has its catch-all.
+void IndexUse(const std::vector<std::string>& items, bool* named, bool* catch_all) {
+  *named = *catch_all = false;
+  for (const std::string& text : items) {
+    const ModelItem item = ModelParseItem(text);
+    *named |= item.kind == ModelItem::kArg || item.kind == ModelItem::kRet;
+    *catch_all |= item.kind == ModelItem::kArgs || item.kind == ModelItem::kRets;
+  }
+}
+
+// Marks the result buffers the function receives so that results it did not write show.
+void ScrambleResults(const Call& call) {
+  size_t result = 0;
+  for (const Expected& want : call.args) {
+    if (want.kind != Expected::kTensor || !want.is_result || want.buffer->bytes == 0) continue;
+    for (size_t b = 0; b < want.buffer->bytes; ++b) {
+      want.buffer->data[b] = static_cast<uint8_t>(ResultPattern(result, b) ^ 0xff);
+    }
+    ++result;
+  }
+}
+
+// The general path on its own, judged like the handler (whose errors name the target).
+std::string CheckGeneralPath(FrameInput& input, const Binding& binding) {
+  Call call;
+  const Verdict verdict = Model(input, &call);
+  ScrambleResults(call);
+  const Placement placement{call.stream, call.device.device_id};
+  auto general = [&](XLA_FFI_CallFrame* frame) -> XLA_FFI_Error* {
+    Status status;
+    try {
+      status = ExecuteGeneral(binding, *frame, placement, nullptr);
+    } catch (const tvm::ffi::Error& error) {
+      status = Status::Error(XLA_FFI_Error_Code_INTERNAL, error.kind() + ": " + error.message());
+    }
+    return status.ok() ? nullptr : MakeXlaError(frame->api, binding.name, status);
+  };
+  const Outcome result = Run(input, general, &call);
+  if (!call.violation.empty()) return "general path: " + call.violation;
+  FrameOutcome ignored;
+  const std::string problem = Judge(input, verdict, call, result, binding.name, &ignored);
+  return problem.empty() ? "" : "general path: " + problem;
+}
+
+// The straight path on its own: a call it takes is one the model accepts, packed as the model
+// says. Whether it takes one is its own choice (the general path serves the rest).
+std::string CheckStraightPath(FrameInput& input, const Binding& binding, FrameCoverage* coverage) {
+  Call call;
+  const Verdict verdict = Model(input, &call);
+  testing::CallFrameBuilder builder;
+  BuildFrame(input, &builder);
+  builder.set_stage(XLA_FFI_ExecutionStage_EXECUTE);
+  auto fast = std::make_unique<FastPath>();
+  if (!fast->Pack(binding, *builder.Build(input.context.get()), call.device,
+                  static_cast<int64_t>(reinterpret_cast<intptr_t>(call.stream)))) {
+    return "";
+  }
+  coverage->straight = true;
+  if (!verdict.reaches_function) return "straight path: packed a call the model refuses";
+  const std::string problem = CheckArguments(
+      call, tvm::ffi::PackedArgs(reinterpret_cast<const tvm::ffi::AnyView*>(fast->packed()),
+                                 static_cast<int32_t>(fast->num_packed())));
+  return problem.empty() ? "" : "straight path: " + problem;
+}
+
 }  // namespace
 
-std::string RunFrameCase(const uint8_t* data, size_t size, FrameOutcome* outcome) {
+std::string RunFrameCase(const uint8_t* data, size_t size, FrameOutcome* outcome,
+                         FrameCoverage* coverage) {
   FrameOutcome ignored;
   if (outcome == nullptr) outcome = &ignored;
+  FrameCoverage unused;
+  if (coverage == nullptr) coverage = &unused;
+  *coverage = FrameCoverage{};
   *outcome = FrameOutcome::kSpecRefused;
   FrameInput input = ReadFrameInput(data, size);
   if (!input.spec_valid) return "";
+  for (const std::string& item : input.items) {
+    if (ModelParseItem(item).kind == ModelItem::kInvalid) {
+      return "the spec parsed, but the model refuses its item \"" + item + "\"";
+    }
+  }
   Call call;
   const Verdict verdict = Model(input, &call);
   std::string target;
@@ -381,8 +529,34 @@ std::string RunFrameCase(const uint8_t* data, size_t size, FrameOutcome* outcome
   const Outcome result = Run(input, handler, &call);
   if (!call.violation.empty()) return call.violation;
   std::string problem = Judge(input, verdict, call, result, target, outcome);
-  if (!problem.empty() || call.calls == 0) return problem;
-  return CheckScratch(call, target, input.options.platform);
+  if (!problem.empty()) return problem;
+  bool named = false;
+  bool catch_all = false;
+  IndexUse(input.items, &named, &catch_all);
+  if (input.stage >= 4 && verdict.placement_ok && verdict.buffers_ok) {
+    for (const std::string& item : verdict.count_problems) {
+      const bool past = Contains(result.error.message, "\"" + item + "\" names");
+      coverage->index_past |= past;
+      coverage->unpassed |= !past && Contains(result.error.message, "(\"" + item + "\")");
+    }
+  }
+  if (call.calls != 0) {
+    const FrameCoverage& slots = verdict.coverage;
+    coverage->optional_none = slots.optional_none;
+    coverage->optional_tensor = slots.optional_tensor;
+    coverage->none_item = slots.none_item;
+    coverage->index_at_last = slots.index_at_last;
+    coverage->index_only = named && !catch_all;
+    coverage->index_and_rest = named && catch_all;
+    problem = CheckScratch(call, target, input.options.platform);
+    if (!problem.empty()) return problem;
+  }
+  // Borrowed views may take either path: check each on its own. (Owned tensors take only the
+  // general path, which the handler's call has just checked.)
+  if (input.stage < 4 || !verdict.placement_ok || input.options.pass_owned_tensor) return "";
+  const Binding binding(target, Probe(), input.spec, input.options);
+  problem = CheckStraightPath(input, binding, coverage);
+  return problem.empty() ? CheckGeneralPath(input, binding) : problem;
 }
 
 }  // namespace fuzz

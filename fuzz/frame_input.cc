@@ -144,36 +144,96 @@ const char* const kErrorKinds[] = {
     "ValueError",          "TypeError",   "KeyError",       "IndexError",    "RuntimeError",
     "NotImplementedError", "MemoryError", "AttributeError", "InternalError", "FuzzKindError"};
 
+// An index that is mostly within the counts ReadCount gives, sometimes past them (up to 13,
+// past every count), rarely the largest the grammar allows.
+size_t ReadIndex(ByteReader& in) {
+  if (in.OneIn(32)) return size_t{1} << 20;
+  return in.OneIn(8) ? in.Below(14) : in.Below(4);
+}
+
+std::string IndexedItem(bool input, size_t index, bool optional) {
+  return std::string(input ? "args." : "rets.") + std::to_string(index) + (optional ? "?" : "");
+}
+
+// Items of the grammar that names buffers: "none"; one "args.<i>" / "rets.<i>" (optional or not);
+// a run naming buffers 0..n-1 of one list in shuffled order, so that index-only specs pass every
+// buffer often; or a near miss (a bare name, a malformed index), refused at parsing.
+void ReadBufferItems(ByteReader& in, std::vector<std::string>* out) {
+  static const char* const kNearMisses[] = {"args.01",  "args.",  "rets.-1", "args.1048577",
+                                            "args.0??", "rets.?", "args.+1", "Rets.0"};
+  const int choice = in.Below(8);
+  if (choice == 0) {
+    out->push_back("none");
+  } else if (choice <= 3) {
+    out->push_back(IndexedItem(in.OneIn(2), ReadIndex(in), in.OneIn(3)));
+  } else if (choice <= 5) {
+    const bool input = in.OneIn(2);
+    std::vector<size_t> order(1 + in.Below(4));
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    for (size_t i = order.size(); i > 1; --i)
+      std::swap(order[i - 1], order[in.Below(static_cast<int>(i))]);
+    for (size_t index : order) out->push_back(IndexedItem(input, index, in.OneIn(4)));
+  } else if (choice == 6) {
+    out->push_back(kNearMisses[in.Below(8)]);
+  } else {
+    out->push_back(ReadName(in));
+  }
+}
+
 std::vector<std::string> ReadItems(ByteReader& in) {
   std::vector<std::string> items;
   for (int i = in.Below(7); i > 0; --i) {
-    std::string item;
+    std::vector<std::string> read(1);
     switch (in.Below(12)) {
       case 0:
       case 1:
-        item = "args";
+        read[0] = "args";
         break;
       case 2:
       case 3:
-        item = "rets";
+        read[0] = "rets";
         break;
       case 4:
-        item = "ctx.stream";
+        read[0] = "ctx.stream";
         break;
       case 5:
-        item = "ctx.device_id";
+        read[0] = "ctx.device_id";
         break;
       case 11:
-        item = ReadName(in);
+        // Once a bare name only (refused); the cases recorded before (test_fuzz_cases.cc) have
+        // valid specs, so they never came here and read as they did.
+        read.clear();
+        ReadBufferItems(in, &read);
         break;
       default:
-        item = "attrs." + ReadName(in);
+        read[0] = "attrs." + ReadName(in);
     }
-    // A repeated item is refused at parsing: keep a few to check that, drop most.
-    const bool repeated = std::find(items.begin(), items.end(), item) != items.end();
-    if (!repeated || in.OneIn(16)) items.push_back(item);
+    for (const std::string& item : read) {
+      // A repeated item is refused at parsing: keep a few to check that, drop most.
+      const bool repeated = std::find(items.begin(), items.end(), item) != items.end();
+      if (!repeated || in.OneIn(16)) items.push_back(item);
+    }
   }
   return items;
+}
+
+// The number of buffers of one list. For a list the spec names by index, often one that fits
+// the spec (as many as it names, or one past its largest index, plus a few for "args" / "rets"
+// to pass) and sometimes one short of it; else (and always for specs that name no buffer, so
+// that recorded cases read as they did) ReadCount's.
+size_t ReadBufferCount(ByteReader& in, const std::vector<size_t>& named, bool catch_all, int most) {
+  if (named.empty()) return ReadCount(in, most);
+  const size_t extra = catch_all ? in.Below(3) : 0;
+  switch (in.Below(4)) {
+    case 0:
+      return named.size() + extra;
+    case 1:
+      return std::min<size_t>(named.back() + 1 + extra, most);
+    case 2:
+      return std::min<size_t>(named.back(), most);
+    default:
+      return ReadCount(in, most);
+  }
 }
 
 // Mostly the attributes the spec names, sometimes one dropped or one added; else any names.
@@ -261,8 +321,14 @@ FrameInput ReadFrameInput(const uint8_t* data, size_t size) {
   input.options.allow_cuda_graph = in.OneIn(4);
   input.action = static_cast<Action>(in.Below(5));
   input.throw_kind = kErrorKinds[in.Below(sizeof(kErrorKinds) / sizeof(kErrorKinds[0]))];
-  input.args.resize(ReadCount(in, 12));
-  input.rets.resize(ReadCount(in, 8));
+  bool has_args = false;
+  bool has_rets = false;
+  for (const ArgSpecItem& item : input.spec.items()) {
+    has_args |= item.kind == ArgKind::kArgs;
+    has_rets |= item.kind == ArgKind::kRets;
+  }
+  input.args.resize(ReadBufferCount(in, input.spec.named_args(), has_args, 12));
+  input.rets.resize(ReadBufferCount(in, input.spec.named_rets(), has_rets, 8));
   uint8_t fill = 1;
   for (Buffer& buffer : input.args) buffer = ReadBuffer(in, /*may_be_raw=*/true, fill += 17);
   for (Buffer& buffer : input.rets) buffer = ReadBuffer(in, /*may_be_raw=*/false, fill += 17);

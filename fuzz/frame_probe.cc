@@ -178,24 +178,11 @@ void CheckScratchRequest(Call& call, const ScratchRequest& request, Hold& hold) 
 void OnCall(tvm::ffi::PackedArgs args, tvm::ffi::Any* ret) {
   Call& call = *current;
   ++call.calls;
-  if (args.size() != static_cast<int>(call.args.size())) {
-    Violation(call, "the function got " + std::to_string(args.size()) + " arguments, expected " +
-                        std::to_string(call.args.size()));
+  const std::string problem = CheckArguments(call, args);
+  if (!problem.empty()) {
+    // Writing the results would trust what did not match.
+    Violation(call, problem);
     return;
-  }
-  for (size_t i = 0; i < call.args.size(); ++i) {
-    const Expected& want = call.args[i];
-    const std::string where = "argument " + std::to_string(i);
-    std::string problem;
-    if (want.kind == Expected::kTensor) {
-      problem = CompareTensor(call, args[i], want, where);
-    } else if (want.kind == Expected::kValue) {
-      problem = CompareValue(args[i], want.value, where);
-    } else if (args[i].type_index() != TVMFFITypeIndex::kTVMFFIInt ||
-               args[i].cast<int64_t>() != want.integer) {
-      problem = where + ": expected the integer " + std::to_string(want.integer);
-    }
-    if (!problem.empty()) Violation(call, problem);
   }
   if (!call.host &&
       TVMFFIEnvGetStream(call.device.device_type, call.device.device_id) != call.stream) {
@@ -254,6 +241,40 @@ void OnCall(tvm::ffi::PackedArgs args, tvm::ffi::Any* ret) {
 }
 
 }  // namespace
+
+std::string CheckArguments(const Call& call, tvm::ffi::PackedArgs args) {
+  if (args.size() != static_cast<int>(call.args.size())) {
+    return "the function got " + std::to_string(args.size()) + " arguments, expected " +
+           std::to_string(call.args.size());
+  }
+  for (size_t i = 0; i < call.args.size(); ++i) {
+    const Expected& want = call.args[i];
+    const std::string where = "argument " + std::to_string(i);
+    std::string problem;
+    switch (want.kind) {
+      case Expected::kTensor:
+        problem = CompareTensor(call, args[i], want, where);
+        break;
+      case Expected::kValue:
+        problem = CompareValue(args[i], want.value, where);
+        break;
+      case Expected::kInteger:
+        if (args[i].type_index() != TVMFFITypeIndex::kTVMFFIInt ||
+            args[i].cast<int64_t>() != want.integer) {
+          problem = where + ": expected the integer " + std::to_string(want.integer);
+        }
+        break;
+      case Expected::kNone:
+        if (args[i].type_index() != TVMFFITypeIndex::kTVMFFINone) {
+          problem =
+              where + ": expected None, got type index " + std::to_string(args[i].type_index());
+        }
+        break;
+    }
+    if (!problem.empty()) return problem;
+  }
+  return "";
+}
 
 const tvm::ffi::Function& Probe() {
   static const tvm::ffi::Function probe = tvm::ffi::Function::FromPacked(&OnCall);

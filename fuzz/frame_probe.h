@@ -26,7 +26,8 @@ namespace fuzz {
 
 /*! \brief One argument the function must receive. */
 struct Expected {
-  enum Kind { kTensor, kValue, kInteger } kind = kInteger;
+  /*! \brief kNone: None ("none", or an optional item's buffer with zero elements). */
+  enum Kind { kTensor, kValue, kInteger, kNone } kind = kInteger;
   Buffer* buffer = nullptr;
   bool is_result = false;
   ModelValue value;
@@ -59,6 +60,14 @@ const tvm::ffi::Function& Probe();
 
 /*! \brief Sets the call the probe works on (null when no case runs). Single-threaded. */
 void SetCurrentCall(Call* call);
+
+/*!
+ * \brief Checks arguments packed for a call against its expectations (count, order, tensors,
+ *        attribute values, integers, None), without calling anything: the probe's own check,
+ *        also applied to what the straight path packs.
+ * \return "" when they match, else the first difference.
+ */
+std::string CheckArguments(const Call& call, tvm::ffi::PackedArgs args);
 
 /*! \brief Records the first violated invariant of a call. */
 void Violation(Call& call, const std::string& what);

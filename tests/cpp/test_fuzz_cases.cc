@@ -72,37 +72,30 @@ TEST(FuzzCasesTest, RegressionInputs) {
 }
 
 TEST(FuzzCasesTest, ArgSpecBoundaries) {
-  for (const char* text : {"",
-                           "args",
-                           "args\nrets",
-                           "rets\nargs",
-                           "args\nargs",
-                           "ret",
-                           "attrs.",
-                           "attrs",
-                           "attrs.a",
-                           "attrs.b\nattrs.a\nargs",
-                           "attrs.a\nattrs.a",
-                           "ctx.foo",
-                           "ctx.stream\nctx.device_id",
-                           "attr.eps",
-                           "\n",
-                           "args\n",
-                           "attrs.\xff\x01",
-                           "cpu",
-                           "CUDA",
-                           "ROCm",
-                           "gpu ",
-                           "Args",
-                           "attrs.a\nattrs.A\nattrs.a0\nattrs.x.y"}) {
+  for (const char* text :
+       {"", "args", "args\nrets", "rets\nargs", "args\nargs", "ret", "attrs.", "attrs", "attrs.a",
+        "attrs.b\nattrs.a\nargs", "attrs.a\nattrs.a", "ctx.foo", "ctx.stream\nctx.device_id",
+        "attr.eps", "\n", "args\n", "attrs.\xff\x01", "cpu", "CUDA", "ROCm", "gpu ", "Args",
+        "attrs.a\nattrs.A\nattrs.a0\nattrs.x.y",
+        // Buffers by index, optional buffers, "none".
+        "args.0", "rets.0?", "rets.0\nargs.1\nargs.0?\nnone", "args.1\nargs\nrets\nrets.0?",
+        "args.0\nargs.0?", "args.0?\nargs.0", "rets.3\nrets.3", "args.0\nrets.0", "none",
+        "none\nnone", "None", "args.", "args.?", "args.??", "args.01", "args.00", "args.-1",
+        "args.+1", "args. 1", "args.1 ", "args.1e3", "args.0x1", "args.1048576", "rets.1048576?",
+        "args.1048577", "args.4294967296", "args.18446744073709551617",
+        "args.99999999999999999999999", "arg.0", "args0", "Args.0", "attrs.args.0\nargs.0"}) {
     EXPECT_EQ(RunSpec(text), "") << "arg_spec text: " << text;
   }
 }
 
 TEST(FuzzCasesTest, RandomArgSpecs) {
-  const std::vector<std::string> pieces = {
-      "args", "rets", "ctx.stream", "ctx.device_id", "attrs.", "attrs", "a", "eps", "ret", "\n",
-      "\n",   "\n",   ".",          "\xc3\xa9",      "cpu",    "x"};
+  const std::vector<std::string> pieces = {"args",   "rets",     "ctx.stream", "ctx.device_id",
+                                           "attrs.", "attrs",    "a",          "eps",
+                                           "ret",    "\n",       "\n",         "\n",
+                                           ".",      "\xc3\xa9", "cpu",        "x",
+                                           "none",   "args.",    "rets.",      "0",
+                                           "1",      "7",        "?",          "01",
+                                           "1048576"};
   std::mt19937 random(20240601);
   for (int i = 0; i < 3000; ++i) {
     std::string text;
@@ -129,6 +122,68 @@ TEST(FuzzCasesTest, RandomFramesReachEveryOutcome) {
     EXPECT_GT(outcomes[outcome], 0)
         << "no generated case came to outcome " << static_cast<int>(outcome);
   }
+}
+
+// The generator reaches every part of the grammar that names buffers, and both paths take such
+// calls: the model's claims about them are exercised, not vacuous.
+TEST(FuzzCasesTest, RandomFramesReachEveryBufferItemCase) {
+  std::mt19937 random(424242);
+  std::map<std::string, int> reached;
+  for (int i = 0; i < 6000; ++i) {
+    std::vector<uint8_t> bytes(random() % 512);
+    for (uint8_t& byte : bytes) byte = static_cast<uint8_t>(random());
+    FrameOutcome outcome;
+    fuzz::FrameCoverage coverage;
+    ASSERT_EQ(RunFrameCase(bytes.data(), bytes.size(), &outcome, &coverage), "") << "case " << i;
+    const bool named = coverage.index_only || coverage.index_and_rest;
+    reached["straight path"] += coverage.straight;
+    reached["straight path, buffers by index"] += coverage.straight && named;
+    reached["None for an empty optional buffer"] += coverage.optional_none;
+    reached["an optional buffer with elements"] += coverage.optional_tensor;
+    reached["\"none\""] += coverage.none_item;
+    reached["an index naming the last buffer"] += coverage.index_at_last;
+    reached["an index past the count"] += coverage.index_past;
+    reached["a buffer no item passes"] += coverage.unpassed;
+    reached["indices and no catch-all"] += coverage.index_only;
+    reached["indices and a catch-all"] += coverage.index_and_rest;
+  }
+  for (const char* what :
+       {"straight path", "straight path, buffers by index", "None for an empty optional buffer",
+        "an optional buffer with elements", "\"none\"", "an index naming the last buffer",
+        "an index past the count", "a buffer no item passes", "indices and no catch-all",
+        "indices and a catch-all"}) {
+    EXPECT_GT(reached[what], 0) << "no generated case reached: " << what;
+  }
+}
+
+TEST(FuzzCasesTest, GrammarModelReadsItems) {
+  using fuzz::ModelItem;
+  using fuzz::ModelParseItem;
+  EXPECT_EQ(ModelParseItem("none").kind, ModelItem::kNone);
+  const ModelItem optional = ModelParseItem("rets.12?");
+  EXPECT_EQ(optional.kind, ModelItem::kRet);
+  EXPECT_EQ(optional.index, 12u);
+  EXPECT_TRUE(optional.optional);
+  EXPECT_EQ(ModelParseItem("args.1048576").index, size_t{1} << 20);
+  for (const char* invalid : {"args.1048577", "args.01", "args.", "args.?", "args.1??", "args.-1",
+                              "args.99999999999", "attrs.", "Args.0"}) {
+    EXPECT_EQ(ModelParseItem(invalid).kind, ModelItem::kInvalid) << invalid;
+  }
+}
+
+TEST(FuzzCasesTest, CountsModelNamesTheOffendingItem) {
+  using fuzz::ModelCountProblems;
+  using Names = std::vector<std::string>;
+  // Every buffer passed once: by index, or the rest by "args" / "rets".
+  EXPECT_EQ(ModelCountProblems({"args.1", "args.0?"}, 2, 5), Names{});
+  EXPECT_EQ(ModelCountProblems({"args", "args.1"}, 4, 0), Names{});
+  EXPECT_EQ(ModelCountProblems({"args"}, 0, 3), Names{});
+  // An index past the count.
+  EXPECT_EQ(ModelCountProblems({"args.2", "args.0"}, 2, 0), Names{"args.2"});
+  EXPECT_EQ(ModelCountProblems({"args", "rets.0?"}, 1, 0), Names{"rets.0"});
+  // A buffer no item passes, where a list is named by index with no catch-all.
+  EXPECT_EQ(ModelCountProblems({"args.1"}, 3, 0), (Names{"args.0", "args.2"}));
+  EXPECT_EQ(ModelCountProblems({"rets.0", "args"}, 0, 2), Names{"rets.1"});
 }
 
 // Whether unchecked 64-bit arithmetic (elements * bits, wrapping) would have served a request
