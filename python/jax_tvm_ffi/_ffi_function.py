@@ -20,6 +20,7 @@ import tvm_ffi
 
 from jax_tvm_ffi._batch_partitioning import mark_batch_partitionable
 from jax_tvm_ffi._core import core
+from jax_tvm_ffi._layouts import OperandLayouts, parse_layouts
 from jax_tvm_ffi._registration import REGISTRY, Registration, make_registration
 from jax_tvm_ffi._signature import SignatureCheck
 from jax_tvm_ffi._validators import (
@@ -29,6 +30,7 @@ from jax_tvm_ffi._validators import (
     check_name,
     check_platform,
     describe,
+    is_python_callable,
 )
 
 # A pytree whose leaves have ``shape`` and ``dtype`` (usually ``jax.ShapeDtypeStruct``), or a
@@ -177,6 +179,8 @@ class FfiFunction:
         input_output_aliases: dict[int, int] | None,
         has_side_effect: bool,
         workspace_bytes: WorkspaceBytes,
+        input_layouts: OperandLayouts | None = None,
+        output_layouts: OperandLayouts | None = None,
     ) -> None:
         self._registration = registration
         self._results = result_shape_dtypes
@@ -185,6 +189,8 @@ class FfiFunction:
         self._aliases = input_output_aliases
         self._has_side_effect = has_side_effect
         self._workspace_bytes = workspace_bytes
+        self._input_layouts = input_layouts
+        self._output_layouts = output_layouts
         arg_spec = registration.arg_spec
         self._attr_names = (
             None
@@ -302,6 +308,7 @@ class FfiFunction:
         if batch_partitionable:
             self._check_batch_dims(args, leaves)
         self._check_signature(args, leaves, attrs)  # at trace time: before XLA compiles
+        layouts = self._layouts(args, leaves)
         with_workspace = self._workspace_bytes is not None
         if with_workspace:
             leaves = [*leaves, self._workspace(args, attrs)]
@@ -310,12 +317,17 @@ class FfiFunction:
             and not batch_partitionable
             and not with_workspace
         )
+        if with_workspace and "output_layouts" in layouts:
+            layouts["output_layouts"].append(None)  # the workspace is a plain byte buffer
+        if single and "output_layouts" in layouts:
+            layouts["output_layouts"] = layouts["output_layouts"][0]
         call = jax.ffi.ffi_call(
             self.target_name,
             leaves[0] if single else leaves,
             vmap_method=self._vmap_method,
             input_output_aliases=self._aliases,
             has_side_effect=self._has_side_effect,
+            **layouts,
         )
         results = call(*args, **attrs)
         if single:
@@ -328,6 +340,19 @@ class FfiFunction:
         if jax.tree_util.treedef_is_leaf(treedef):
             return results[0]
         return jax.tree.unflatten(treedef, list(results))
+
+    def _layouts(self, args: Sequence[Any], results: Sequence[Any]) -> dict[str, Any]:
+        """The layouts for ``jax.ffi.ffi_call``, once the operands are checked against them."""
+        layouts: dict[str, Any] = {}
+        if self._input_layouts is not None:
+            self._input_layouts.check(self._where, [_input_shape(arg) for arg in args])
+            if self._registration.input_layouts is not None:
+                layouts["input_layouts"] = self._input_layouts.for_ffi_call()
+        if self._output_layouts is not None:
+            self._output_layouts.check(self._where, results)
+            if self._registration.output_layouts is not None:
+                layouts["output_layouts"] = self._output_layouts.for_ffi_call()
+        return layouts
 
     def _check_batch_dims(self, args: Sequence[Any], results: Sequence[Any]) -> None:
         shapes = [tuple(_input_shape(arg).shape) for arg in args]
@@ -408,6 +433,8 @@ def ffi_function(
     pass_owned_tensor: bool = False,
     workspace_bytes: WorkspaceBytes = None,
     check: bool | str | None = None,
+    input_layouts: Sequence[Any] | None = None,
+    output_layouts: Any = None,
 ) -> FfiFunction:
     """Makes a JAX-callable from a TVM FFI function, registering its XLA FFI target once.
 
@@ -450,13 +477,22 @@ def ffi_function(
         ``use_last_output_for_alloc_workspace`` mode of :func:`register_ffi_target`, with the
         workspace added to the call's results and left out of what it returns.
       check: the checking mode, as in :func:`register_ffi_target`.
+      input_layouts: the memory layout of each input, as ``jax.ffi.ffi_call`` takes it:
+        ``None`` (row-major), a sequence of dimension indices from major-most to minor-most
+        (``(1, 0)``: a column-major matrix), or a ``jax.experimental.layout.Layout`` without
+        tiling. XLA lays the inputs out so, and the function receives views whose strides
+        describe that memory (``x.stride(i)``): read them. Every call must pass one input per
+        layout, of the rank its layout names. Not for Python functions or
+        ``pass_owned_tensor=True`` (owned tensors are row-major).
+      output_layouts: the same for the results (one layout alone for a single result); the
+        function writes them through the strides of its views.
 
     Returns:
       An :class:`FfiFunction`: call it as ``f(*arrays, **attributes)``. Its ``target_name``
       is the registered name. Calling ``ffi_function`` again with the same function and the
       same registration options (``name``, ``arg_spec``, ``batch_partitionable``,
-      ``allow_cuda_graph``, ``pass_owned_tensor``, the workspace and the checks) reuses the
-      same target: nothing is registered twice.
+      ``allow_cuda_graph``, ``pass_owned_tensor``, the workspace, the checks and the layouts)
+      reuses the same target: nothing is registered twice.
 
     Raises:
       TypeError: an argument of the wrong type, or (at a call) a traced attribute, an
@@ -493,6 +529,17 @@ def ffi_function(
         )
     aliases = _check_aliases(input_output_aliases, num_results)
     workspace = _check_workspace_bytes(workspace_bytes)
+    in_layouts = parse_layouts(where, "input_layouts", input_layouts)
+    out_layouts = parse_layouts(where, "output_layouts", output_layouts)
+    core_in = None if in_layouts is None else in_layouts.for_core()
+    core_out = None if out_layouts is None else out_layouts.for_core()
+    owned = pass_owned_tensor is True or is_python_callable(function)
+    if owned and (core_in is not None or core_out is not None):
+        raise ValueError(
+            f"{where}: non-default input_layouts/output_layouts need borrowed views, which "
+            "Python functions and pass_owned_tensor=True do not get (owned tensors are "
+            "row-major); give the function row-major operands"
+        )
     registration = make_registration(
         where,
         name or "",
@@ -503,6 +550,8 @@ def ffi_function(
         last_result_is_workspace=workspace is not None,
         check=check,
         batch_partitionable=batch_partitionable,
+        input_layouts=core_in,
+        output_layouts=core_out,
     )
     if name is None:
         registration = dataclasses.replace(
@@ -524,6 +573,8 @@ def ffi_function(
         input_output_aliases=aliases,
         has_side_effect=has_side_effect,
         workspace_bytes=workspace,
+        input_layouts=in_layouts,
+        output_layouts=out_layouts,
     )
     if platform is not None:
         wrapped.register(platform)
@@ -538,5 +589,11 @@ def _options(registration: Registration) -> str:
         "last_result_is_workspace",
         "check",
         "batch_partitionable",
+    )
+    # Layouts (minor-to-major, as the core takes them) only where given: most targets have none.
+    fields += tuple(
+        field
+        for field in ("input_layouts", "output_layouts")
+        if getattr(registration, field) is not None
     )
     return ", ".join(f"{field}={getattr(registration, field)!r}" for field in fields)

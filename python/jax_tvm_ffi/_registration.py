@@ -63,6 +63,9 @@ class Registration:
     last_result_is_workspace: bool = False
     check: int = 0
     batch_partitionable: bool = False
+    # Per operand, XLA's minor-to-major order (() for row-major); None: every operand row-major.
+    input_layouts: tuple[tuple[int, ...], ...] | None = None
+    output_layouts: tuple[tuple[int, ...], ...] | None = None
     function: Any = dataclasses.field(default=None, compare=False, repr=False)
     tvm_function: tvm_ffi.Function | None = dataclasses.field(
         default=None, compare=False, repr=False
@@ -71,13 +74,20 @@ class Registration:
 
     def core_options(self, platform: str) -> dict[str, Any]:
         """The options as the core's ``register_target`` reads them, by name."""
-        return {
+        options: dict[str, Any] = {
             "platform": platform,
             "allow_cuda_graph": self.allow_cuda_graph,
             "pass_owned_tensor": self.pass_owned_tensor,
             "last_result_is_workspace": self.last_result_is_workspace,
             "check": self.check,
         }
+        for key, layouts in (
+            ("input_layouts", self.input_layouts),
+            ("output_layouts", self.output_layouts),
+        ):
+            if layouts is not None:
+                options[key] = [list(layout) for layout in layouts]
+        return options
 
 
 def _capsule(address: int) -> Any:
@@ -172,6 +182,8 @@ def make_registration(
     last_result_is_workspace: bool,
     check: bool | str | None,
     batch_partitionable: bool = False,
+    input_layouts: tuple[tuple[int, ...], ...] | None = None,
+    output_layouts: tuple[tuple[int, ...], ...] | None = None,
 ) -> Registration:
     """Checks every option and returns the record; registers nothing."""
     items = check_arg_spec(where, arg_spec)
@@ -191,6 +203,8 @@ def make_registration(
         last_result_is_workspace=last_result_is_workspace,
         check=checks,
         batch_partitionable=batch_partitionable,
+        input_layouts=input_layouts,
+        output_layouts=output_layouts,
         function=function,
         tvm_function=as_tvm_function(where, function),
     )
