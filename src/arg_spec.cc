@@ -116,7 +116,8 @@ ArgSpec ArgSpec::Parse(const std::vector<std::string>& items) {
   ArgSpec spec;
   std::set<std::string> seen;
   for (const std::string& item : items) {
-    if (!seen.insert(item).second)
+    // "none" fills one optional parameter each: a signature may have several.
+    if (item != "none" && !seen.insert(item).second)
       ThrowInvalidItem(item, "the item appears more than once.", /*suggest=*/false);
     spec.items_.push_back(ParseItem(item));
   }
@@ -156,14 +157,20 @@ ArgSpec ArgSpec::Default() { return Parse({"args", "rets"}); }
 namespace {
 
 // Checks one list (inputs or outputs) against the items that name its buffers by index.
-std::string CheckList(const std::vector<size_t>& named, bool has_rest, size_t count,
+std::string CheckList(const std::vector<ArgSpecItem>& items, ArgKind indexed,
+                      const std::vector<size_t>& named, bool has_rest, size_t count,
                       const char* kind, const char* what) {
   if (named.empty()) return "";
   const size_t largest = named.back();
   if (largest >= count) {
-    return std::string("arg_spec item \"") + kind + "." + std::to_string(largest) + "\" names " +
-           what + " " + std::to_string(largest) + ", but the call has " + std::to_string(count) +
-           " " + what + (count == 1 ? "" : "s");
+    std::string item;  // As written, "?" included.
+    for (const ArgSpecItem& candidate : items) {
+      if (candidate.kind == indexed && candidate.index == largest) {
+        item = ArgSpec::ItemText(candidate);
+      }
+    }
+    return "arg_spec item \"" + item + "\" names " + what + " " + std::to_string(largest) +
+           ", but the call has " + std::to_string(count) + " " + what + (count == 1 ? "" : "s");
   }
   if (!has_rest && named.size() != count) {
     size_t missing = 0;
@@ -178,8 +185,11 @@ std::string CheckList(const std::vector<size_t>& named, bool has_rest, size_t co
 }  // namespace
 
 std::string ArgSpec::CheckBufferCounts(size_t num_args, size_t num_rets) const {
-  std::string problem = CheckList(named_args_, has_args_, num_args, "args", "input");
-  if (problem.empty()) problem = CheckList(named_rets_, has_rets_, num_rets, "rets", "output");
+  std::string problem =
+      CheckList(items_, ArgKind::kArg, named_args_, has_args_, num_args, "args", "input");
+  if (problem.empty()) {
+    problem = CheckList(items_, ArgKind::kRet, named_rets_, has_rets_, num_rets, "rets", "output");
+  }
   return problem;
 }
 

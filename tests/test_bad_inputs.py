@@ -620,11 +620,6 @@ def test_spec_without_rets_passes_no_output(register) -> None:
     assert received == [2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='core refuses "none" twice as a repeated item; a kernel with two unused Optional '
-    "parameters cannot be bound (src/arg_spec.cc, ArgSpec::Parse)",
-)
 def test_none_for_two_optional_parameters(register) -> None:
     received: list[list[Any]] = []
     name = register(lambda *values: received.append(list(values)), ["none", "args.0", "none"])
@@ -632,11 +627,6 @@ def test_none_for_two_optional_parameters(register) -> None:
     assert len(received) == 1 and received[0][0] is None and received[0][2] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='the count error names "args.0" for the item "args.0?" (src/arg_spec.cc, '
-    "CheckList writes the index without the '?')",
-)
 def test_count_error_names_the_optional_item_as_written(register) -> None:
     name = register(lambda *values: None, ["args.0?", "rets"])
     message = call_error(lambda: buffer_count_call(name, 0, 1)(X))

@@ -126,6 +126,16 @@ TEST(ArgSpecTest, ABufferNamedTwiceIsRejected) {
   EXPECT_NO_THROW(ArgSpec::Parse({"args.0", "rets.0"}));
 }
 
+TEST(ArgSpecTest, NoneMayFillSeveralParameters) {
+  ArgSpec spec = ArgSpec::Parse({"none", "args", "none"});
+  EXPECT_EQ(spec.ToString(), "[none, args, none]");
+}
+
+TEST(ArgSpecTest, ACountErrorNamesTheItemAsWritten) {
+  EXPECT_EQ(ArgSpec::Parse({"args.0?", "rets"}).CheckBufferCounts(0, 1),
+            "arg_spec item \"args.0?\" names input 0, but the call has 0 inputs");
+}
+
 TEST(ArgSpecTest, BufferCountsAreCheckedOnlyWhereBuffersAreNamedByIndex) {
   ArgSpec by_index = ArgSpec::Parse({"args.1", "args.0", "rets"});
   EXPECT_TRUE(by_index.BufferCountsOk(2, 5));
