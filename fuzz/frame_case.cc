@@ -299,9 +299,7 @@ std::string CheckRefusal(const Verdict& verdict, const Outcome& outcome,
   };
   if (!verdict.count_problems.empty()) {
     for (const std::string& item : verdict.count_problems) {
-      if (Contains(message, "\"" + item + "\"") || Contains(message, "\"" + item + "?\"")) {
-        return "";
-      }
+      if (Contains(message, "\"" + item + "\"")) return "";
     }
     // Several problems at once: naming an attribute's is as good.
     const bool attrs_ok = verdict.missing.empty() && verdict.extra.empty() && !verdict.duplicate &&

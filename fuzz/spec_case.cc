@@ -84,7 +84,8 @@ ArgKind CoreKind(ModelItem::Kind kind) {
   return ArgKind::kDeviceId;
 }
 
-// The items of a valid list that break it: invalid ones, repeats of an earlier item's text, and
+// The items of a valid list that break it: invalid ones, repeats of an earlier item's text ("none"
+// excepted), and
 // items that name a buffer an earlier item names (with or without "?").
 std::vector<std::string> ModelOffending(const std::vector<std::string>& items) {
   std::vector<std::string> offending;
@@ -92,7 +93,8 @@ std::vector<std::string> ModelOffending(const std::vector<std::string>& items) {
   std::set<std::pair<int, size_t>> buffers;
   for (const std::string& text : items) {
     const ModelItem item = ModelParseItem(text);
-    const bool repeated = !seen.insert(text).second;
+    // "none" fills one optional parameter each: a signature may have several.
+    const bool repeated = item.kind != ModelItem::kNone && !seen.insert(text).second;
     const bool renamed = (item.kind == ModelItem::kArg || item.kind == ModelItem::kRet) &&
                          !buffers.emplace(item.kind, item.index).second;
     if (item.kind == ModelItem::kInvalid || repeated || renamed) offending.push_back(text);
@@ -151,7 +153,7 @@ std::string CheckCounts(const std::vector<std::string>& items, const ArgSpec& sp
       }
       bool named = problems.empty();
       for (const std::string& item : problems) {
-        named |= Contains(message, "\"" + item + "\"") || Contains(message, "\"" + item + "?\"");
+        named |= Contains(message, "\"" + item + "\"");
       }
       if (!named) return "the counts error names no offending item" + counts + ": " + message;
     }
@@ -251,18 +253,18 @@ std::vector<std::string> ModelCountProblems(const std::vector<std::string>& item
     const std::string prefix = inputs ? "args." : "rets.";
     std::set<size_t> named;
     bool catch_all = false;
+    bool past = false;
     for (const std::string& text : items) {
       const ModelItem item = ModelParseItem(text);
-      if (item.kind == (inputs ? ModelItem::kArg : ModelItem::kRet)) named.insert(item.index);
+      if (item.kind == (inputs ? ModelItem::kArg : ModelItem::kRet)) {
+        named.insert(item.index);
+        // Past the count: the item as written, "?" included.
+        if (item.index >= count) problems.push_back(text);
+        past |= item.index >= count;
+      }
       catch_all |= item.kind == (inputs ? ModelItem::kArgs : ModelItem::kRets);
     }
     if (named.empty()) continue;
-    bool past = false;
-    for (size_t index : named) {
-      if (index < count) continue;
-      past = true;
-      problems.push_back(prefix + std::to_string(index));
-    }
     if (past || catch_all) continue;
     for (size_t m = 0; m < count && problems.size() < kMaxListedUnpassed; ++m) {
       if (!named.count(m)) problems.push_back(prefix + std::to_string(m));

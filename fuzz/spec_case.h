@@ -7,7 +7,8 @@
  * The bytes are split at newlines into arg_spec items, parsed with ArgSpec::Parse and checked
  * against the model of the grammar ("args", "rets", "none", "ctx.stream", "ctx.device_id",
  * "attrs.<name>" with a non-empty name, "args.<i>", "rets.<i>", "args.<i>?", "rets.<i>?" with i
- * in decimal, no leading zero, at most 2^20; no item twice, no buffer named twice): a valid list
+ * in decimal, no leading zero, at most 2^20; no item twice but "none", no buffer named twice): a
+ * valid list
  * parses into the same items, in order, with the attribute names sorted bytewise and each
  * pointing back at its item, prints back as written and parses again from its printing into the
  * same items; the model's verdict on the buffer counts of calls around the named indices (an
@@ -47,9 +48,10 @@ ModelItem ModelParseItem(const std::string& text);
 /*!
  * \brief The model of the counts check of a call: nothing when a valid spec of `items` passes
  *        every buffer of a call with `num_args` inputs and `num_rets` outputs (token buffers
- *        excluded) exactly once; else the quoted item names of which the error must contain one:
- *        an index past its list's count, or the "args.<m>" / "rets.<m>" that would pass a
- *        buffer no item passes. A list no item names by index is not checked.
+ *        excluded) exactly once; else the item names of which the error must quote one: an
+ *        item whose index is past its list's count, as written ("args.3?"), or the "args.<m>" /
+ *        "rets.<m>" that would pass a buffer no item passes. A list no item names by index is
+ *        not checked.
  */
 std::vector<std::string> ModelCountProblems(const std::vector<std::string>& items, size_t num_args,
                                             size_t num_rets);

@@ -180,7 +180,7 @@ TEST(FuzzCasesTest, CountsModelNamesTheOffendingItem) {
   EXPECT_EQ(ModelCountProblems({"args"}, 0, 3), Names{});
   // An index past the count.
   EXPECT_EQ(ModelCountProblems({"args.2", "args.0"}, 2, 0), Names{"args.2"});
-  EXPECT_EQ(ModelCountProblems({"args", "rets.0?"}, 1, 0), Names{"rets.0"});
+  EXPECT_EQ(ModelCountProblems({"args", "rets.0?"}, 1, 0), Names{"rets.0?"});
   // A buffer no item passes, where a list is named by index with no catch-all.
   EXPECT_EQ(ModelCountProblems({"args.1"}, 3, 0), (Names{"args.0", "args.2"}));
   EXPECT_EQ(ModelCountProblems({"rets.0", "args"}, 0, 2), Names{"rets.1"});

@@ -8,6 +8,7 @@
 #include <tvm/ffi/function.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,35 @@ TEST(FuzzFindingsTest, ScratchSizesNeitherWrapNorRefuseSubByteTypes) {
   prototype.dtype = DLDataType{kDLUInt, 2, 1};
   ASSERT_TRUE(ScratchTensorBytes(prototype, &bytes, &problem)) << problem;
   EXPECT_EQ(bytes, 237u);
+}
+
+// fuzz_call_frame, first run with the buffer items (core of b28aafb): for an optional item the
+// straight path asks whether the buffer has elements (HasNoElements) before checking that
+// FillOrdinaryView filled its view; for a buffer it refuses (here a null one; also a token or an
+// unmappable type) it reads the unfilled view's shape, uninitialized stack memory
+// (AddressSanitizer: SEGV in HasNoElements, src/fast_path.cc). Whether that crashes depends on
+// what the stack held, so this test can pass on the faulty core; valgrind reports the
+// uninitialized read in it, and the fuzzer's input crashes the sanitizer build every time.
+// Checking `strides == nullptr` first leaves the buffer to the general path, which names it. It
+// runs in a child process, as the bug can crash.
+TEST(FuzzFindingsDeathTest, OptionalItemOfARefusedBufferIsRefused) {
+  EXPECT_EXIT(
+      {
+        int calls = 0;
+        tvm::ffi::Function count = tvm::ffi::Function::FromPacked(
+            [&calls](tvm::ffi::PackedArgs, tvm::ffi::Any*) { ++calls; });
+        XLA_FFI_Handler* handler = RegisterTarget("fuzz_findings.optional_refused_buffer", count,
+                                                  ArgSpec::Parse({"args.0?"}), TargetOptions{});
+        CallFrameBuilder builder;
+        builder.AddRawArg(XLA_FFI_ArgType_BUFFER, nullptr);
+        FakeExecutionContext context;
+        XLA_FFI_Error* error = handler(builder.Build(context.get()));
+        const bool refused =
+            error != nullptr && calls == 0 &&
+            testing::TakeError(error).message.find("argument 0") != std::string::npos;
+        std::exit(refused ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
