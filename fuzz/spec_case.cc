@@ -224,7 +224,8 @@ std::string CheckAccepted(const std::vector<std::string>& items, const ArgSpec& 
 }  // namespace
 
 ModelItem ModelParseItem(const std::string& text) {
-  ModelItem item{ModelItem::kInvalid};
+  ModelItem item;
+  item.kind = ModelItem::kInvalid;
   if (text == "args") item.kind = ModelItem::kArgs;
   if (text == "rets") item.kind = ModelItem::kRets;
   if (text == "none") item.kind = ModelItem::kNone;

@@ -36,7 +36,17 @@ std::string RunSpecCase(const uint8_t* data, size_t size);
 
 /*! \brief The model's reading of one arg_spec item (written from the README's table). */
 struct ModelItem {
-  enum Kind { kInvalid, kArgs, kRets, kArg, kRet, kNone, kAttr, kStream, kDeviceId } kind;
+  enum Kind {
+    kInvalid,
+    kArgs,
+    kRets,
+    kArg,
+    kRet,
+    kNone,
+    kAttr,
+    kStream,
+    kDeviceId
+  } kind = kInvalid;
   size_t index = 0;       //!< kArg / kRet: the buffer's index in its list.
   bool optional = false;  //!< kArg / kRet written with "?".
   std::string attr_name;  //!< kAttr: the name.
