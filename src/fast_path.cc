@@ -47,8 +47,9 @@ bool FastPath::Pack(const Binding& binding, const XLA_FFI_CallFrame& frame, DLDe
     const void* value = is_arg ? frame.args.args[i] : frame.rets.rets[i - num_args];
     DLTensor* view = &tensors_[i];
     strides = FillOrdinaryView(type, value, device, view, strides, strides_end);
+    if (JAX_TVM_FFI_UNLIKELY(strides == nullptr)) return false;  // `view` may be unfilled.
     *slot = JAX_TVM_FFI_UNLIKELY(optional) && HasNoElements(*view) ? NoneSlot() : ViewSlot(view);
-    return strides != nullptr;
+    return true;
   };
   // In sorted order, the frame's attribute w is the spec's attribute w.
   auto attr_slot = [&frame](size_t w, TVMFFIAny* slot) {
