@@ -67,7 +67,11 @@ struct ScratchAccess {
 
 namespace {
 
-thread_local ScratchThreadState thread_state = {nullptr};
+// Read and written twice by every call. The initial-exec model makes each access one
+// thread-pointer-relative load instead of a __tls_get_addr call (about 30 instructions per call
+// in the Python module); it takes 8 bytes of the static TLS space glibc keeps for libraries
+// loaded with dlopen.
+[[gnu::tls_model("initial-exec")]] thread_local ScratchThreadState thread_state = {nullptr};
 
 // The arena the next call on this thread starts from, kept between calls.
 struct IdleArena {
