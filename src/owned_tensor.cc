@@ -99,8 +99,11 @@ Status OwnedTensors::Create(DLTensor* views, size_t num_args, size_t num_tensors
             XLA_FFI_Error_Code_RESOURCE_EXHAUSTED,
             "out of memory copying " + Describe(i, num_args) + " for the function");
       }
-      if (i < num_args || IsArgumentBuffer(views, num_args, view.data)) {
-        std::memcpy(tensors_.back().data_ptr(), view.data, DataBytes(view));
+      // An empty buffer may have no data pointer at all: nothing to copy, and memcpy from null
+      // is undefined even for zero bytes.
+      const uint64_t data_bytes = DataBytes(view);
+      if (data_bytes != 0 && (i < num_args || IsArgumentBuffer(views, num_args, view.data))) {
+        std::memcpy(tensors_.back().data_ptr(), view.data, data_bytes);
       }
     } else {
       tensors_.push_back(tvm::ffi::Tensor::FromNDAlloc(BorrowedDeviceAlloc{view.data}, Shape(view),
@@ -118,8 +121,9 @@ Status OwnedTensors::Finish(bool copy_results) {
     const tvm::ffi::Tensor& tensor = tensors_[i];
     const bool host = IsHostMemory(views_[i]);
     const bool is_result = i >= num_args_;
-    if (copy_results && host && is_result) {
-      std::memcpy(views_[i].data, tensor.data_ptr(), DataBytes(views_[i]));
+    const uint64_t data_bytes = DataBytes(views_[i]);
+    if (copy_results && host && is_result && data_bytes != 0) {
+      std::memcpy(views_[i].data, tensor.data_ptr(), data_bytes);
     }
     // A kept CPU argument is a private copy equal to the argument that nothing reads or writes
     // after the call: harmless (see owned_tensor.h), and what jitted JAX in a callback leaves.

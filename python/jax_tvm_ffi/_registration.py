@@ -231,8 +231,10 @@ def register_ffi_target(
       function: a ``tvm_ffi.Function`` (from ``tvm_ffi.cpp.load_inline``,
         ``tvm_ffi.load_module``, ...), any Python callable, or the name of a TVM FFI global
         function. The registry keeps it alive.
-      arg_spec: what the function receives, in order. Items: ``"args"`` (all inputs),
-        ``"rets"`` (all outputs), ``"attrs.<name>"`` (one attribute, by name),
+      arg_spec: what the function receives, in order. Items: ``"args"`` (the inputs no index
+        names), ``"rets"`` (the outputs no index names), ``"args.<i>"`` / ``"rets.<i>"`` (the
+        i-th input / output), ``"args.<i>?"`` / ``"rets.<i>?"`` (that buffer, or None when it
+        has zero elements), ``"none"`` (None), ``"attrs.<name>"`` (one attribute, by name),
         ``"ctx.stream"`` (the platform stream as an int, 0 on CPU) and ``"ctx.device_id"``
         (the device ordinal). Default ``["args", "rets"]``.
       platform: ``"cpu"``, ``"gpu"``/``"cuda"`` or ``"rocm"``.
