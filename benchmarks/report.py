@@ -200,7 +200,7 @@ def _instructions(section: dict[str, Any]) -> str:
     long, short = section["long"], section["short"]
     lines = [
         f"{title}: jitted fori_loop, one custom call per iteration, "
-        f"(count({long}) - count({short})) / {long - short}, all threads",
+        f"(count({long}) - count({short})) / {long - short}, the loop's thread",
         _table(
             ["case", "native", "ours", "reference", "ours - native", "ref - native", "ratio"],
             rows,
