@@ -12,13 +12,17 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.experimental.layout as jax_layout
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import tvm_ffi
-from jax.experimental.layout import Layout
 
 import jax_tvm_ffi
+
+# The layout class with major_to_minor: Layout since jax 0.7, DeviceLocalLayout before (where
+# Layout is what later became Format). Its second parameter is the tiling either way.
+Layout = getattr(jax_layout, "DeviceLocalLayout", jax_layout.Layout)
 
 SOURCE = r"""
 #include <tvm/ffi/container/tensor.h>
@@ -233,7 +237,7 @@ def test_same_layouts_reuse_the_registration(mod: Any) -> None:
         ({"input_layouts": ["ab"]}, TypeError, r"input_layouts\[0\] must be None, a sequence"),
         ({"input_layouts": 3}, TypeError, r"input_layouts must be a sequence"),
         (
-            {"input_layouts": [Layout((1, 0), tiling=((8, 128),))]},
+            {"input_layouts": [Layout((1, 0), ((8, 128),))]},
             ValueError,
             r"input_layouts\[0\] has a tiling",
         ),

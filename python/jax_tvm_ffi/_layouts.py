@@ -18,7 +18,9 @@ from jax_tvm_ffi._validators import describe
 def _is_layout_object(value: Any) -> bool:
     # jax.experimental.layout.Layout (DeviceLocalLayout in older jax), recognized by what the
     # FFI reads of it, so that every jax version's class is accepted.
-    return hasattr(value, "major_to_minor") and hasattr(value, "tiling")
+    return hasattr(value, "major_to_minor") and (
+        hasattr(value, "tiling") or hasattr(value, "_tiling")  # the latter before jax 0.7
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +76,7 @@ def _minor_to_major(where: str, label: str, layout: Any) -> tuple[tuple[int, ...
     if layout is None:
         return (), None
     if _is_layout_object(layout):
-        if layout.tiling is not None:
+        if getattr(layout, "tiling", getattr(layout, "_tiling", None)) is not None:
             raise ValueError(f"{where}: {label} has a tiling, which the FFI does not support")
         major_to_minor = tuple(layout.major_to_minor)
     elif isinstance(layout, Sequence) and not isinstance(layout, (str, bytes)):

@@ -170,8 +170,14 @@ def parse_signature(type_schema: str) -> list[Parameter] | None:
     A packed function (``def_packed``) has a schema without parameters: it takes anything.
     """
     schema = json.loads(type_schema)
-    named = schema.get("named_args") if isinstance(schema, Mapping) else None
+    if not isinstance(schema, Mapping):
+        return None
+    named = schema.get("named_args")
     params = named.get("params") if isinstance(named, Mapping) else None
+    if params is None and schema.get("type") == "ffi.Function":
+        # Older apache-tvm-ffi (0.1.8): "args" lists the return type, then the parameters.
+        listed = schema.get("args")
+        params = listed[1:] if isinstance(listed, list) and listed else None
     if not isinstance(params, list):
         return None
     return [Parameter(_schema_text(p), _parameter_kinds(p)) for p in params]
