@@ -15,18 +15,18 @@
 #include <set>
 #include <vector>
 
-#include "binding.h"
-#include "error.h"
+#include "base/error.h"
+#include "call/fast_path.h"
+#include "call/general_path.h"
+#include "call/stream_scope.h"
 #include "fake_xla_api.h"
-#include "fast_path.h"
 #include "frame_input.h"
 #include "frame_model.h"
 #include "frame_probe.h"
-#include "general_path.h"
 #include "jax_tvm_ffi/scratch.h"
 #include "jax_tvm_ffi/target.h"
+#include "registration/binding.h"
 #include "spec_case.h"
-#include "stream_scope.h"
 
 namespace jax_tvm_ffi {
 namespace fuzz {

@@ -4,7 +4,7 @@ JAX's CPU client makes a zero-copy buffer of a NumPy input to a jitted function,
 reference that buffer holds on the array (and so on the owned tensor behind it) is dropped only
 after the callback returns: XLA's thread releases the buffer after the result is ready, and
 jaxlib defers the Python decref to its next dispatch or garbage collection. On CPU a kept input
-is a private copy equal to the input (src/owned_tensor.h), so it does not fail the call; a kept
+is a private copy equal to the input (src/call/owned_tensor.h), so it does not fail the call; a kept
 result still does. These tests run the natural callback eagerly and inside an outer jax.jit, on
 repeated calls, and check that nothing it left behind outlives the next dispatch.
 """

@@ -15,7 +15,10 @@ _LIBRARY_NAME = "libjax_tvm_ffi.so"
 
 @functools.cache
 def core() -> tvm_ffi.Module:
-    """Returns the loaded core module; its functions are defined in ``src/python_module.cc``."""
+    """Returns the loaded core module.
+
+    Its functions are defined in ``src/registration/python_module.cc``.
+    """
     path = Path(__file__).with_name(_LIBRARY_NAME)
     if not path.exists():
         raise ImportError(
@@ -69,7 +72,7 @@ def _check_xla_api(module: tvm_ffi.Module) -> None:
     """Tells the core which XLA FFI API runs it, or refuses a jaxlib it cannot speak to.
 
     Within one major version the core speaks the older of its own and the runtime's minor
-    version (``src/api_version.h``); across major versions XLA makes no promise.
+    version (``src/base/api_version.h``); across major versions XLA makes no promise.
     """
     runtime = installed_xla_api_version()
     if runtime is None:

@@ -123,7 +123,7 @@ class _Registry:
                     registration.core_options(platform),
                 )
             except ValueError as error:
-                # ArgSpec::Parse starts every message so (src/arg_spec.cc).
+                # ArgSpec::Parse starts every message so (src/registration/arg_spec.cc).
                 if str(error).startswith("Invalid arg_spec item"):
                     raise arg_spec_error(where, error) from None
                 raise ValueError(f"{where}: {error}") from None

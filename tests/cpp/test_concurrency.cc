@@ -28,7 +28,7 @@
 #include "fake_xla_api.h"
 #include "jax_tvm_ffi/scratch.h"
 #include "jax_tvm_ffi/target.h"
-#include "registry.h"
+#include "registration/registry.h"
 
 namespace jax_tvm_ffi {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "fake_xla_api.h"
 #include "jax_tvm_ffi/target.h"
-#include "scratch_allocator.h"
+#include "scratch/scratch_allocator.h"
 
 namespace jax_tvm_ffi {
 namespace {
@@ -102,7 +102,7 @@ TEST(FuzzFindingsTest, ScratchSizesNeitherWrapNorRefuseSubByteTypes) {
 // straight path asks whether the buffer has elements (HasNoElements) before checking that
 // FillOrdinaryView filled its view; for a buffer it refuses (here a null one; also a token or an
 // unmappable type) it reads the unfilled view's shape, uninitialized stack memory
-// (AddressSanitizer: SEGV in HasNoElements, src/fast_path.cc). Whether that crashes depends on
+// (AddressSanitizer: SEGV in HasNoElements, src/call/fast_path.cc). Whether that crashes depends on
 // what the stack held, so this test can pass on the faulty core; valgrind reports the
 // uninitialized read in it, and the fuzzer's input crashes the sanitizer build every time.
 // Checking `strides == nullptr` first leaves the buffer to the general path, which names it. It

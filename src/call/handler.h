@@ -1,0 +1,23 @@
+/*!
+ * \file handler.h
+ * \brief One call of a target: answering XLA's metadata query, or decoding the call frame,
+ *        calling the function with the platform stream installed, and translating errors.
+ */
+#ifndef JAX_TVM_FFI_SRC_CALL_HANDLER_H_
+#define JAX_TVM_FFI_SRC_CALL_HANDLER_H_
+
+#include <xla/ffi/api/c_api.h>
+
+#include "registration/binding.h"
+
+namespace jax_tvm_ffi {
+
+/*!
+ * \brief Handles one XLA FFI call frame for a binding.
+ * \return nullptr on success, else an error whose message names the target.
+ */
+XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame);
+
+}  // namespace jax_tvm_ffi
+
+#endif  // JAX_TVM_FFI_SRC_CALL_HANDLER_H_

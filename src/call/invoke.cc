@@ -1,0 +1,56 @@
+/*!
+ * \file invoke.cc
+ * \brief The call itself (see invoke.h).
+ */
+#include "call/invoke.h"
+
+#include <tvm/ffi/any.h>
+#include <tvm/ffi/function.h>
+
+#include "base/error.h"
+#include "base/predict.h"
+#include "scratch/scratch_allocator.h"
+
+namespace jax_tvm_ffi {
+
+Status Invoke(const Binding& binding, const XLA_FFI_CallFrame& frame, const Placement& placement,
+              TVMFFIAny* packed, size_t num_packed, OwnedTensors* owned_tensors,
+              Workspace* workspace) {
+  Status status;
+  StreamScope stream_scope;
+  if (binding.uses_stream) {
+    status = stream_scope.Enter(binding.device_type, placement.device_id, placement.stream);
+    if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
+  }
+  ScratchScope scratch(binding, frame.api, frame.ctx, placement.device_id, workspace);
+  status = scratch.Enter();
+  if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
+
+  tvm::ffi::Any result;
+  const tvm::ffi::FunctionObj* function = binding.function.get();
+  int rc =
+      function->safe_call(const_cast<tvm::ffi::FunctionObj*>(function), packed,
+                          static_cast<int32_t>(num_packed), reinterpret_cast<TVMFFIAny*>(&result));
+  if (JAX_TVM_FFI_UNLIKELY(rc != 0)) {
+    // The function's error is the one to report; the scratch and owned tensors are still given
+    // back.
+    status = TakeRaisedTvmError();
+    if (owned_tensors != nullptr) owned_tensors->Finish(/*copy_results=*/false);
+    scratch.Finish();
+    return status;
+  }
+  if (owned_tensors != nullptr) {
+    status = owned_tensors->Finish(/*copy_results=*/true);
+    if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
+  }
+  status = scratch.Finish();
+  if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
+  if (JAX_TVM_FFI_UNLIKELY(result.type_index() != TVMFFITypeIndex::kTVMFFINone)) {
+    return Status::InvalidArgument(
+        "the function returned a value of type " + result.GetTypeKey() +
+        "; a bridged function must write its outputs into the result tensors and return None");
+  }
+  return Status();
+}
+
+}  // namespace jax_tvm_ffi
