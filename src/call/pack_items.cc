@@ -17,6 +17,9 @@ PackPlan MakePackPlan(const ArgSpec& spec) {
   }
   plan.named_args = spec.named_args();
   plan.named_rets = spec.named_rets();
+  plan.buffers_first = plan.steps.size() >= 2 && plan.steps[0].kind == ArgKind::kArgs &&
+                       plan.steps[1].kind == ArgKind::kRets && plan.named_args.empty() &&
+                       plan.named_rets.empty();
   return plan;
 }
 

@@ -38,6 +38,11 @@ struct PackPlan {
   /*! \brief Inputs and outputs named by index, ascending: "args" and "rets" skip them. */
   std::vector<size_t> named_args;
   std::vector<size_t> named_rets;
+  /*!
+   * \brief The spec starts with "args", "rets" and names no buffer by index (the common spec):
+   *        every buffer is packed in frame order first, in one loop, then steps[2...].
+   */
+  bool buffers_first = false;
 };
 
 /*! \brief The plan of a spec. */
@@ -89,8 +94,16 @@ template <typename TensorSlot, typename AttrSlot>
 inline bool PackItems(const PackPlan& plan, size_t num_args, size_t num_rets,
                       TensorSlot&& tensor_slot, AttrSlot&& attr_slot, int64_t stream,
                       int32_t device_id, TVMFFIAny* out) {
-  for (const PackStep& step : plan.steps) {
-    switch (step.kind) {
+  auto step = plan.steps.begin();
+  if (plan.buffers_first) {
+    const size_t num_buffers = num_args + num_rets;
+    for (size_t i = 0; i < num_buffers; ++i) {
+      if (!tensor_slot(i, /*optional=*/false, out++)) return false;
+    }
+    step += 2;
+  }
+  for (; step != plan.steps.end(); ++step) {
+    switch (step->kind) {
       case ArgKind::kArgs:
         if (!detail::PackRest(plan.named_args, 0, num_args, tensor_slot, &out)) return false;
         break;
@@ -100,16 +113,16 @@ inline bool PackItems(const PackPlan& plan, size_t num_args, size_t num_rets,
         }
         break;
       case ArgKind::kArg:
-        if (!tensor_slot(step.index, step.optional, out++)) return false;
+        if (!tensor_slot(step->index, step->optional, out++)) return false;
         break;
       case ArgKind::kRet:
-        if (!tensor_slot(num_args + step.index, step.optional, out++)) return false;
+        if (!tensor_slot(num_args + step->index, step->optional, out++)) return false;
         break;
       case ArgKind::kNone:
         *out++ = NoneSlot();
         break;
       case ArgKind::kAttr:
-        if (!attr_slot(step.index, out++)) return false;
+        if (!attr_slot(step->index, out++)) return false;
         break;
       case ArgKind::kStream:
         *out++ = IntSlot(stream);

@@ -70,15 +70,21 @@ inline bool HasNoElements(const DLTensor& view) {
 inline int64_t* FillOrdinaryView(int32_t type, const void* value, DLDevice device, DLTensor* out,
                                  int64_t* strides, const int64_t* strides_end) {
   if (JAX_TVM_FFI_UNLIKELY(type != XLA_FFI_ArgType_BUFFER || value == nullptr)) return nullptr;
+  // Read into locals before anything is written: `out` and `strides` may alias the buffer as far
+  // as the compiler knows, and every write would make it read the buffer again.
   const auto& buffer = *static_cast<const XLA_FFI_Buffer*>(value);
-  const DLDataType dtype = detail::LookupDLDataType(buffer.dtype);
+  void* const data = buffer.data;
+  int64_t* const shape = buffer.dims;
   const int64_t rank = buffer.rank;
-  if (JAX_TVM_FFI_UNLIKELY(dtype.bits == 0 || dtype.lanes != 1 || rank < 0 ||
-                           rank > strides_end - strides || (rank > 0 && buffer.dims == nullptr))) {
+  const DLDataType dtype = detail::LookupDLDataType(buffer.dtype);
+  // One unsigned compare refuses both a negative rank and one whose strides do not fit.
+  const bool rank_fits =
+      static_cast<uint64_t>(rank) <= static_cast<uint64_t>(strides_end - strides);
+  if (JAX_TVM_FFI_UNLIKELY(dtype.bits == 0 || dtype.lanes != 1 || !rank_fits ||
+                           (rank > 0 && shape == nullptr))) {
     return nullptr;
   }
-  if (JAX_TVM_FFI_UNLIKELY(
-          !FillRowMajorView(buffer.data, dtype, device, buffer.dims, rank, strides, out))) {
+  if (JAX_TVM_FFI_UNLIKELY(!FillRowMajorView(data, dtype, device, shape, rank, strides, out))) {
     return nullptr;
   }
   return strides + rank;

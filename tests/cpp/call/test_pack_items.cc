@@ -95,6 +95,27 @@ TEST(PackItemsTest, StopsWhereASlotCannotBeWritten) {
   EXPECT_EQ(attr_calls, 0u);  // Nothing after the failed slot is packed.
 }
 
+TEST(PackItemsTest, BuffersFirstOnlyForArgsThenRetsWithNoIndex) {
+  EXPECT_TRUE(MakePackPlan(ArgSpec::Parse({"args", "rets"})).buffers_first);
+  EXPECT_TRUE(
+      MakePackPlan(ArgSpec::Parse({"args", "rets", "attrs.a", "ctx.stream"})).buffers_first);
+  EXPECT_FALSE(MakePackPlan(ArgSpec::Parse({"rets", "args"})).buffers_first);
+  EXPECT_FALSE(MakePackPlan(ArgSpec::Parse({"attrs.a", "args", "rets"})).buffers_first);
+  EXPECT_FALSE(MakePackPlan(ArgSpec::Parse({"args", "rets", "args.0"})).buffers_first);
+  EXPECT_FALSE(MakePackPlan(ArgSpec::Parse({"args", "rets", "rets.1?"})).buffers_first);
+  EXPECT_FALSE(MakePackPlan(ArgSpec::Parse({"args"})).buffers_first);
+}
+
+// The one loop over every buffer packs what "args" then "rets" would, then the other items.
+TEST(PackItemsTest, BuffersFirstPacksFrameOrderThenTheRest) {
+  EXPECT_EQ(PackMarkers({"args", "rets", "attrs.b", "ctx.stream", "attrs.a"}, /*num_args=*/3,
+                        /*num_rets=*/2),
+            (std::vector<int64_t>{0, 1, 2, 3, 4, 1001, 77, 1000}));
+  EXPECT_EQ(PackMarkers({"args", "rets", "none", "ctx.device_id"}, 0, 1),
+            (std::vector<int64_t>{0, kNoneMarker, 5}));
+  EXPECT_EQ(PackMarkers({"args", "rets"}, 2, 0), (std::vector<int64_t>{0, 1}));
+}
+
 TEST(PackItemsTest, EmptyListsPackNothing) {
   EXPECT_EQ(PackMarkers({"args", "rets", "ctx.device_id"}, 0, 0), (std::vector<int64_t>{5}));
 }
