@@ -27,24 +27,6 @@
 namespace jax_tvm_ffi {
 namespace {
 
-XLA_FFI_Error* AnswerMetadata(const Binding& binding, XLA_FFI_CallFrame* frame) {
-  auto* extension = reinterpret_cast<XLA_FFI_Metadata_Extension*>(frame->extension_start);
-  // Only the fields written below need to fit: newer headers may add fields after them that an
-  // older XLA's struct lacks.
-  constexpr size_t kTraitsEnd = offsetof(XLA_FFI_Metadata, traits) + sizeof(XLA_FFI_Handler_Traits);
-  if (extension->metadata == nullptr || extension->metadata->struct_size < kTraitsEnd) {
-    // XLAs before API 0.2 send no API with the query: nothing to build an error with.
-    if (frame->api == nullptr) return nullptr;
-    return MakeXlaError(frame->api, binding.name,
-                        Status::InvalidArgument("malformed metadata query from XLA"));
-  }
-  const ApiVersion version = ReportedApiVersion(frame->api);
-  extension->metadata->api_version =
-      XLA_FFI_Api_Version{XLA_FFI_Api_Version_STRUCT_SIZE, nullptr, version.major, version.minor};
-  extension->metadata->traits = binding.traits;
-  return nullptr;
-}
-
 // The straight path when the call can take it, else the general one.
 Status Dispatch(const Binding& binding, const XLA_FFI_CallFrame& frame, const Placement& placement,
                 Workspace* workspace) {
@@ -121,6 +103,25 @@ XLA_FFI_Error* HandleWith(const Binding& binding, XLA_FFI_CallFrame* frame) {
 
 }  // namespace
 
+XLA_FFI_Error* AnswerMetadataQuery(XLA_FFI_Handler_Traits traits, const std::string& name,
+                                   XLA_FFI_CallFrame* frame) {
+  auto* extension = reinterpret_cast<XLA_FFI_Metadata_Extension*>(frame->extension_start);
+  // Only the fields written below need to fit: newer headers may add fields after them that an
+  // older XLA's struct lacks.
+  constexpr size_t kTraitsEnd = offsetof(XLA_FFI_Metadata, traits) + sizeof(XLA_FFI_Handler_Traits);
+  if (extension->metadata == nullptr || extension->metadata->struct_size < kTraitsEnd) {
+    // XLAs before API 0.2 send no API with the query: nothing to build an error with.
+    if (frame->api == nullptr) return nullptr;
+    return MakeXlaError(frame->api, name,
+                        Status::InvalidArgument("malformed metadata query from XLA"));
+  }
+  const ApiVersion version = ReportedApiVersion(frame->api);
+  extension->metadata->api_version =
+      XLA_FFI_Api_Version{XLA_FFI_Api_Version_STRUCT_SIZE, nullptr, version.major, version.minor};
+  extension->metadata->traits = traits;
+  return nullptr;
+}
+
 // The checking mode around the call, when the target asks for it.
 XLA_FFI_Error* HandleCheckedOrNot(const Binding& binding, XLA_FFI_CallFrame* frame) {
   auto* execute = binding.options.last_result_is_workspace ? &HandleWith<ExecuteWorkspaceMode>
@@ -154,7 +155,7 @@ constexpr size_t kFrameFieldsEnd = offsetof(XLA_FFI_CallFrame, attrs) + sizeof(X
 XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame) {
   if (JAX_TVM_FFI_UNLIKELY(frame->extension_start != nullptr &&
                            frame->extension_start->type == XLA_FFI_Extension_Metadata)) {
-    return AnswerMetadata(binding, frame);
+    return AnswerMetadataQuery(binding.traits, binding.name, frame);
   }
   // Checked after the metadata query, whose frame older XLAs fill only in part.
   if (JAX_TVM_FFI_UNLIKELY(frame->struct_size < kFrameFieldsEnd)) {

@@ -8,6 +8,8 @@
 
 #include <xla/ffi/api/c_api.h>
 
+#include <string>
+
 #include "registration/binding.h"
 
 namespace jax_tvm_ffi {
@@ -17,6 +19,14 @@ namespace jax_tvm_ffi {
  * \return nullptr on success, else an error whose message names the target.
  */
 XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame);
+
+/*!
+ * \brief Answers XLA's metadata query (a frame whose extension is XLA_FFI_Extension_Metadata):
+ *        the API version the handler speaks and its traits.
+ * \param name The target, named by an error about a malformed query.
+ */
+XLA_FFI_Error* AnswerMetadataQuery(XLA_FFI_Handler_Traits traits, const std::string& name,
+                                   XLA_FFI_CallFrame* frame);
 
 }  // namespace jax_tvm_ffi
 

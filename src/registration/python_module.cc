@@ -112,6 +112,20 @@ tvm::ffi::String PyFunctionSymbolName(const tvm::ffi::Function& function) {
 }
 
 /*!
+ * \brief The library a compiled module's function lives in and the name it exports it under,
+ *        [path, name], or None for a function no library exports (made in C++ or Python).
+ *        ffi_function(embed=True) embeds that library.
+ */
+tvm::ffi::Optional<tvm::ffi::Array<tvm::ffi::String>> PyFunctionLibrary(
+    const tvm::ffi::Function& function) {
+  Dl_info info{};
+  const std::string name = ExportedName(function, &info);
+  if (name.empty() || info.dli_fname == nullptr) return std::nullopt;
+  return tvm::ffi::Array<tvm::ffi::String>{tvm::ffi::String(info.dli_fname),
+                                           tvm::ffi::String(name)};
+}
+
+/*!
  * \brief The metadata JSON a compiled module exports beside `function`, or "" when it has none.
  *
  * A module built with -DTVM_FFI_DLL_EXPORT_INCLUDE_METADATA=1 exports
@@ -274,6 +288,7 @@ TVM_FFI_DLL_EXPORT_TYPED_FUNC(block_python_calls, jax_tvm_ffi::PyBlockPythonCall
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(python_calls_in_flight, jax_tvm_ffi::PyPythonCallsInFlight);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(set_probes, jax_tvm_ffi::PySetProbes);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(function_symbol_name, jax_tvm_ffi::PyFunctionSymbolName);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(function_library, jax_tvm_ffi::PyFunctionLibrary);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(function_metadata, jax_tvm_ffi::PyFunctionMetadata);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(build_info, jax_tvm_ffi::PyBuildInfo);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(set_runtime_api_version, jax_tvm_ffi::PySetRuntimeApiVersion);

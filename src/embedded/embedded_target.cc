@@ -1,0 +1,232 @@
+/*!
+ * \file embedded_target.cc
+ * \brief The generic targets of embedded kernels (see embedded_target.h).
+ */
+#include "embedded/embedded_target.h"
+
+#include <tvm/ffi/error.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "base/error.h"
+#include "base/predict.h"
+#include "base/status.h"
+#include "call/handler.h"
+#include "embedded/kernel_cache.h"
+#include "embedded/payload.h"
+#include "registration/binding.h"
+
+namespace jax_tvm_ffi {
+namespace {
+
+std::atomic<long> call_sites_alive{0};
+
+/*! \brief What one embedded call site keeps between XLA's stages: its kernel and binding. */
+struct CallSite {
+  EmbeddedKernel kernel;
+  std::optional<Binding> binding;
+  /*! \brief The payload's attributes, at the front of the frame's: hidden from the binding. */
+  size_t num_payload_attrs = 0;
+
+  CallSite() { call_sites_alive.fetch_add(1, std::memory_order_relaxed); }
+  ~CallSite() { call_sites_alive.fetch_sub(1, std::memory_order_relaxed); }
+};
+
+void DeleteCallSite(void* state) { delete static_cast<CallSite*>(state); }
+
+// The XLA type of the state. XLA's state API changed after FFI API 0.1: since then the type
+// carries its deleter (XLA_FFI_Type_Register with XLA_FFI_TypeInfo) and the state calls name the
+// stage; before, XLA_FFI_TypeId_Register took a name only and XLA_FFI_State_Set took the deleter.
+// The headers compiled against decide which this build speaks; a newer XLA keeps accepting the
+// older layouts (it tells them apart by struct_size).
+#if XLA_FFI_API_MAJOR == 0 && XLA_FFI_API_MINOR < 2
+#define JAX_TVM_FFI_STATE_TYPE_HAS_INFO 0
+#else
+#define JAX_TVM_FFI_STATE_TYPE_HAS_INFO 1
+#endif
+#if XLA_FFI_API_MAJOR == 0 && XLA_FFI_API_MINOR < 3
+#define JAX_TVM_FFI_STATE_HAS_STAGE 0
+#else
+#define JAX_TVM_FFI_STATE_HAS_STAGE 1
+#endif
+
+struct StateType {
+  std::once_flag once;
+  XLA_FFI_TypeId id{0};
+  Status status;
+};
+
+StateType& TheStateType() {
+  static StateType* type = new StateType();
+  return *type;
+}
+
+Status RegisterStateType(const XLA_FFI_Api* api) {
+  StateType& type = TheStateType();
+  std::call_once(type.once, [&] {
+    static constexpr char kName[] = "jax_tvm_ffi.EmbeddedCallSite";
+    XLA_FFI_ByteSpan name{kName, sizeof(kName) - 1};
+    XLA_FFI_Error* error = nullptr;
+#if JAX_TVM_FFI_STATE_TYPE_HAS_INFO
+    static XLA_FFI_TypeInfo info{XLA_FFI_TypeInfo_STRUCT_SIZE, nullptr, &DeleteCallSite};
+    XLA_FFI_Type_Register_Args args{XLA_FFI_Type_Register_Args_STRUCT_SIZE, nullptr, name, &type.id,
+                                    &info};
+    error = api->XLA_FFI_Type_Register(&args);
+#else
+    XLA_FFI_TypeId_Register_Args args{XLA_FFI_TypeId_Register_Args_STRUCT_SIZE, nullptr, name,
+                                      &type.id};
+    error = api->XLA_FFI_TypeId_Register(&args);
+#endif
+    if (error != nullptr)
+      type.status = TakeXlaError(api, error, "register the call-site state type");
+  });
+  if (!type.status.ok()) return Status::Error(type.status.code(), type.status.message());
+  return Status();
+}
+
+Status SetState(const XLA_FFI_CallFrame& frame, CallSite* site) {
+  XLA_FFI_State_Set_Args args{};
+  args.struct_size = XLA_FFI_State_Set_Args_STRUCT_SIZE;
+  args.ctx = frame.ctx;
+#if JAX_TVM_FFI_STATE_HAS_STAGE
+  args.stage = XLA_FFI_ExecutionStage_INSTANTIATE;
+#endif
+#if !JAX_TVM_FFI_STATE_TYPE_HAS_INFO
+  args.deleter = &DeleteCallSite;
+#endif
+  args.type_id = &TheStateType().id;
+  args.state = site;
+  XLA_FFI_Error* error = frame.api->XLA_FFI_State_Set(&args);
+  if (error != nullptr) return TakeXlaError(frame.api, error, "keep the call site's state");
+  return Status();
+}
+
+CallSite* GetState(const XLA_FFI_CallFrame& frame, Status* status) {
+  XLA_FFI_State_Get_Args args{};
+  args.struct_size = XLA_FFI_State_Get_Args_STRUCT_SIZE;
+  args.ctx = frame.ctx;
+#if JAX_TVM_FFI_STATE_HAS_STAGE
+  args.stage = XLA_FFI_ExecutionStage_INSTANTIATE;
+#endif
+  args.type_id = &TheStateType().id;
+  XLA_FFI_Error* error = frame.api->XLA_FFI_State_Get(&args);
+  if (JAX_TVM_FFI_UNLIKELY(error != nullptr)) {
+    *status = TakeXlaError(frame.api, error,
+                           "find the embedded kernel of this call (its instantiate stage did not "
+                           "run: register the target with an \"instantiate\" handler)");
+    return nullptr;
+  }
+  return static_cast<CallSite*>(args.state);
+}
+
+// The payload's name when it has one, for errors before the binding exists.
+std::string NameForErrors(const XLA_FFI_CallFrame& frame) {
+  const auto size = static_cast<size_t>(frame.attrs.size);
+  const std::string key = std::string(kPayloadPrefix) + "name";
+  for (size_t i = 0; i < size; ++i) {
+    const XLA_FFI_ByteSpan& name = *frame.attrs.names[i];
+    if (frame.attrs.types[i] == XLA_FFI_AttrType_STRING && name.len == key.size() &&
+        std::memcmp(name.ptr, key.data(), key.size()) == 0) {
+      const auto& value = *static_cast<const XLA_FFI_ByteSpan*>(frame.attrs.attrs[i]);
+      return std::string(value.ptr, value.len);
+    }
+  }
+  return kEmbeddedTarget;
+}
+
+Status Instantiate(const XLA_FFI_CallFrame& frame, bool cuda_graph) {
+  EmbeddedPayload payload;
+  Status status = DecodePayload(frame.attrs, &payload);
+  if (!status.ok()) return status;
+  if (payload.options.allow_cuda_graph != cuda_graph) {
+    return Status::InvalidArgument(
+        std::string("allow_cuda_graph=") + (payload.options.allow_cuda_graph ? "True" : "False") +
+        " calls go to '" +
+        (payload.options.allow_cuda_graph ? kEmbeddedCudaGraphTarget : kEmbeddedTarget) +
+        "', not this target");
+  }
+  if (payload.options.python_backed) {
+    return Status::InvalidArgument("a Python function cannot be embedded");
+  }
+  status = RegisterStateType(frame.api);
+  if (!status.ok()) return status;
+  auto site = std::make_unique<CallSite>();
+  status = LoadEmbeddedKernel(payload, &site->kernel);
+  if (!status.ok()) return status;
+  try {
+    site->binding.emplace(payload.name, site->kernel.function, ArgSpec::Parse(payload.arg_spec),
+                          payload.options);
+  } catch (const tvm::ffi::Error& error) {
+    return Status::InvalidArgument("the embedded kernel's arg spec is refused: " + error.message());
+  }
+  site->num_payload_attrs = payload.num_attrs;
+  status = SetState(frame, site.get());
+  if (!status.ok()) return status;
+  site.release();  // XLA owns it now, and deletes it with the executable.
+  return Status();
+}
+
+XLA_FFI_Error* Execute(XLA_FFI_CallFrame* frame) {
+  Status status;
+  CallSite* site = GetState(*frame, &status);
+  if (JAX_TVM_FFI_UNLIKELY(site == nullptr)) {
+    return MakeXlaError(frame->api, NameForErrors(*frame), status);
+  }
+  // The binding sees the frame without the payload's attributes, which come first.
+  XLA_FFI_CallFrame call = *frame;
+  const size_t hidden = site->num_payload_attrs;
+  call.attrs.size -= static_cast<int64_t>(hidden);
+  call.attrs.types += hidden;
+  call.attrs.names += hidden;
+  call.attrs.attrs += hidden;
+  return HandleCall(*site->binding, &call);
+}
+
+template <bool kCudaGraph>
+XLA_FFI_Error* Handle(XLA_FFI_CallFrame* frame) {
+  if (JAX_TVM_FFI_UNLIKELY(frame->extension_start != nullptr &&
+                           frame->extension_start->type == XLA_FFI_Extension_Metadata)) {
+    return AnswerMetadataQuery(kCudaGraph ? XLA_FFI_HANDLER_TRAITS_COMMAND_BUFFER_COMPATIBLE : 0,
+                               kCudaGraph ? kEmbeddedCudaGraphTarget : kEmbeddedTarget, frame);
+  }
+  if (JAX_TVM_FFI_UNLIKELY(frame->struct_size < XLA_FFI_CallFrame_STRUCT_SIZE)) {
+    // An XLA older than these headers: the copy in Execute would read past its frame.
+    if (frame->api == nullptr) return nullptr;
+    return MakeXlaError(frame->api, kEmbeddedTarget,
+                        Status::InvalidArgument("the call frame from XLA is older than this "
+                                                "build's; embedded kernels need a newer jaxlib"));
+  }
+  switch (frame->stage) {
+    case XLA_FFI_ExecutionStage_EXECUTE:
+      return Execute(frame);
+    case XLA_FFI_ExecutionStage_INSTANTIATE: {
+      Status status;
+      try {
+        status = Instantiate(*frame, kCudaGraph);
+      } catch (const std::exception& error) {
+        status = Status::Error(XLA_FFI_Error_Code_INTERNAL, error.what());
+      }
+      if (!status.ok()) return MakeXlaError(frame->api, NameForErrors(*frame), status);
+      return nullptr;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+XLA_FFI_Error* EmbeddedHandler(XLA_FFI_CallFrame* frame) { return Handle<false>(frame); }
+
+XLA_FFI_Error* EmbeddedCudaGraphHandler(XLA_FFI_CallFrame* frame) { return Handle<true>(frame); }
+
+long EmbeddedCallSitesAlive() { return call_sites_alive.load(std::memory_order_relaxed); }
+
+}  // namespace jax_tvm_ffi
