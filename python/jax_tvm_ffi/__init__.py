@@ -20,6 +20,12 @@ above it. Example::
 """
 
 from jax_tvm_ffi._core import build_info, core
+from jax_tvm_ffi._embed import (
+    allow_embedded_kernels,
+    embedded_kernels_allowed,
+    embedded_targets,
+    export_disabled_checks,
+)
 from jax_tvm_ffi._errors import ArgSpecError, GlobalFunctionNotFoundError, PlatformTypeError
 from jax_tvm_ffi._ffi_function import FfiFunction, ffi_function
 from jax_tvm_ffi._registration import (
@@ -35,7 +41,11 @@ __all__ = [
     "GlobalFunctionNotFoundError",
     "PlatformTypeError",
     "ScratchUsage",
+    "allow_embedded_kernels",
     "build_info",
+    "embedded_kernels_allowed",
+    "embedded_targets",
+    "export_disabled_checks",
     "ffi_function",
     "get_last_workspace_peak",
     "register_ffi_target",

@@ -20,6 +20,13 @@ import tvm_ffi
 
 from jax_tvm_ffi._batch_partitioning import mark_batch_partitionable
 from jax_tvm_ffi._core import core
+from jax_tvm_ffi._embed import (
+    PAYLOAD_PREFIX,
+    EmbeddedLibrary,
+    embedded_library,
+    embedded_target,
+    payload_attributes,
+)
 from jax_tvm_ffi._layouts import OperandLayouts, parse_layouts
 from jax_tvm_ffi._registration import REGISTRY, Registration, make_registration
 from jax_tvm_ffi._signature import SignatureCheck
@@ -181,8 +188,12 @@ class FfiFunction:
         workspace_bytes: WorkspaceBytes,
         input_layouts: OperandLayouts | None = None,
         output_layouts: OperandLayouts | None = None,
+        embedded: EmbeddedLibrary | None = None,
     ) -> None:
         self._registration = registration
+        self._embedded = embedded
+        # platform -> the payload attributes of an embedded call there (built once per platform).
+        self._payloads: dict[str, dict[str, Any]] = {}
         self._results = result_shape_dtypes
         self._platform = platform
         self._vmap_method = vmap_method
@@ -210,8 +221,18 @@ class FfiFunction:
 
     @property
     def target_name(self) -> str:
-        """The XLA FFI target name this function calls (for ``DisabledSafetyCheck``, HLO)."""
+        """The XLA FFI target name this function calls (for ``DisabledSafetyCheck``, HLO).
+
+        For an embedded function, one of :func:`embedded_targets`; its own name is ``__name__``.
+        """
+        if self._embedded is not None:
+            return embedded_target(self._registration)
         return self._registration.name
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the function's library travels inside the program (``embed=True``)."""
+        return self._embedded is not None
 
     @property
     def platform(self) -> str | None:
@@ -229,6 +250,9 @@ class FfiFunction:
           platform: ``"cpu"``, ``"gpu"``/``"cuda"`` or ``"rocm"``; default: the platform given
             to :func:`ffi_function`, else that of JAX's default device.
 
+        An embedded function needs no registration (``import jax_tvm_ffi`` registers the
+        targets it calls): ``register`` only checks ``platform``.
+
         Returns:
           The target name.
         """
@@ -236,11 +260,17 @@ class FfiFunction:
             platform = self._platform or _platform_of_inputs(())
         else:
             platform = check_platform(f"{self._where}.register", platform)
-        REGISTRY.ensure(self.target_name, platform)
+        if self._embedded is None:
+            REGISTRY.ensure(self.target_name, platform)
         return self.target_name
 
     def _check_attributes(self, attrs: Mapping[str, Any]) -> None:
         for key, value in attrs.items():
+            if self._embedded is not None and key.startswith(PAYLOAD_PREFIX):
+                raise TypeError(
+                    f"{self._where}: attribute '{key}': names that start with "
+                    f"'{PAYLOAD_PREFIX}' belong to the embedded kernel's payload"
+                )
             _check_attribute(self._where, key, value)
         if self._attr_names is None:
             return
@@ -301,7 +331,8 @@ class FfiFunction:
     def __call__(self, *args: Any, **attrs: Any) -> Any:
         """Calls the target on ``args`` (arrays) with ``attrs`` as XLA FFI attributes."""
         self._check_attributes(attrs)
-        self.register(self._platform or _platform_of_inputs(args))
+        platform = self._platform or _platform_of_inputs(args)
+        self.register(platform)
         shapes = self._result_shapes(args, attrs)
         leaves, treedef = jax.tree.flatten(shapes)
         batch_partitionable = self._registration.batch_partitionable
@@ -329,7 +360,7 @@ class FfiFunction:
             has_side_effect=self._has_side_effect,
             **layouts,
         )
-        results = call(*args, **attrs)
+        results = call(*args, **self._call_attributes(platform, attrs))
         if single:
             return results
         results = list(results)
@@ -340,6 +371,16 @@ class FfiFunction:
         if jax.tree_util.treedef_is_leaf(treedef):
             return results[0]
         return jax.tree.unflatten(treedef, list(results))
+
+    def _call_attributes(self, platform: str, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The call's attributes; an embedded call's payload comes with them."""
+        if self._embedded is None:
+            return attrs
+        payload = self._payloads.get(platform)
+        if payload is None:
+            payload = payload_attributes(self._embedded, self._registration, platform)
+            self._payloads[platform] = payload
+        return {**payload, **attrs}
 
     def _layouts(self, args: Sequence[Any], results: Sequence[Any]) -> dict[str, Any]:
         """The layouts for ``jax.ffi.ffi_call``, once the operands are checked against them."""
@@ -366,7 +407,8 @@ class FfiFunction:
 
     def __repr__(self) -> str:
         platform = self._platform or "inputs' platform"
-        return f"<FfiFunction '{self.target_name}' on {platform}>"
+        embedded = ", embedded" if self._embedded is not None else ""
+        return f"<FfiFunction '{self._registration.name}' on {platform}{embedded}>"
 
 
 def _check_results(result_shape_dtypes: Any) -> int | None:
@@ -435,6 +477,7 @@ def ffi_function(
     check: bool | str | None = None,
     input_layouts: Sequence[Any] | None = None,
     output_layouts: Any = None,
+    embed: bool = False,
 ) -> FfiFunction:
     """Makes a JAX-callable from a TVM FFI function, registering its XLA FFI target once.
 
@@ -486,6 +529,14 @@ def ffi_function(
         ``pass_owned_tensor=True`` (owned tensors are row-major).
       output_layouts: the same for the results (one layout alone for a single result); the
         function writes them through the strides of its views.
+      embed: put the function's shared library into the program instead of registering a
+        target: the custom call carries the library's bytes, their SHA-256, the exported name,
+        the arg spec and the options, and calls one of :func:`embedded_targets`, which
+        ``import jax_tvm_ffi`` registers. A ``jax.export`` artifact or a cached executable then
+        runs in a process that has only ``jax`` and ``jax_tvm_ffi``. Needs a function a shared
+        library exports (``tvm_ffi.load_module``, ``tvm_ffi.cpp.load_inline``,
+        ``tvm_ffi.cpp.build``); the library file is read now. ``name`` only names the function
+        in messages. Not with ``batch_partitionable=True``.
 
     Returns:
       An :class:`FfiFunction`: call it as ``f(*arrays, **attributes)``. Its ``target_name``
@@ -520,8 +571,17 @@ def ffi_function(
     for flag_name, flag in (
         ("batch_partitionable", batch_partitionable),
         ("has_side_effect", has_side_effect),
+        ("embed", embed),
     ):
         check_flag(where, flag_name, flag)
+    if embed and batch_partitionable:
+        raise ValueError(
+            f"{where}: embed=True does not support batch_partitionable=True yet: the partitioner "
+            "is registered per target name, and embedded kernels share the generic targets"
+        )
+    # Before the registration: it would turn a Python callable into a function, and the reason
+    # such a function cannot be embedded would be lost.
+    embedded = embedded_library(where, function) if embed else None
     if num_results == 0 and not has_side_effect:
         raise ValueError(
             f"{where}: result_shape_dtypes describes no results; a call without results is "
@@ -553,11 +613,14 @@ def ffi_function(
         input_layouts=core_in,
         output_layouts=core_out,
     )
-    if name is None:
+    if name is None and embedded is not None:
+        # Only for messages: nothing is registered under it, so it takes no generated name.
+        registration = dataclasses.replace(registration, name=f"jax_tvm_ffi.{_name_stem(function)}")
+    elif name is None:
         registration = dataclasses.replace(
             registration, name=REGISTRY.generated_name(registration, _name_stem(function))
         )
-    previous = REGISTRY.claim(registration)
+    previous = None if embedded is not None else REGISTRY.claim(registration)
     if name is not None and previous is not None and previous != registration:
         warnings.warn(
             f"ffi_function(name={name!r}): the name was bound to {previous.function!r} with "
@@ -575,6 +638,7 @@ def ffi_function(
         workspace_bytes=workspace,
         input_layouts=in_layouts,
         output_layouts=out_layouts,
+        embedded=embedded,
     )
     if platform is not None:
         wrapped.register(platform)

@@ -90,7 +90,8 @@ class Registration:
         return options
 
 
-def _capsule(address: int) -> Any:
+def capsule(address: int) -> Any:
+    """The XLA FFI handler at ``address`` as the PyCapsule ``jax.ffi.register_ffi_target`` takes."""
     return jax.ffi.pycapsule(ctypes.cast(address, ctypes.c_void_p))
 
 
@@ -127,9 +128,9 @@ class _Registry:
                 if str(error).startswith("Invalid arg_spec item"):
                     raise arg_spec_error(where, error) from None
                 raise ValueError(f"{where}: {error}") from None
-            capsule = _capsule(int(answer["handler"]))
+            handler = capsule(int(answer["handler"]))
             jax.ffi.register_ffi_target(
-                registration.name, capsule, platform=str(answer["xla_platform"]), api_version=1
+                registration.name, handler, platform=str(answer["xla_platform"]), api_version=1
             )
             self._registered[(registration.name, platform)] = registration
             if (
@@ -138,7 +139,7 @@ class _Registry:
             ):
                 jax.ffi.register_ffi_target_as_batch_partitionable(registration.name)
                 self._batch_partitionable.add(registration.name)
-            return capsule
+            return handler
 
     def claim(self, registration: Registration) -> Registration | None:
         """Makes ``registration`` the one its name's FfiFunctions register; returns the previous."""
