@@ -25,6 +25,7 @@ from jax_tvm_ffi._embed import (
     embedded_kernels_allowed,
     embedded_targets,
     export_disabled_checks,
+    register_embedded_targets,
 )
 from jax_tvm_ffi._errors import ArgSpecError, GlobalFunctionNotFoundError, PlatformTypeError
 from jax_tvm_ffi._ffi_function import FfiFunction, ffi_function
@@ -56,3 +57,6 @@ __version__ = "0.2.0"
 
 # Loaded now, so that a jaxlib the core cannot speak to is reported at import.
 core()
+# Registered now, so that a process that only imports jax_tvm_ffi runs deserialized programs and
+# cached executables that carry embedded kernels.
+register_embedded_targets()
