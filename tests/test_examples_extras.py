@@ -26,6 +26,7 @@ CASES = [
     ("orcjit_kernel", "tvm_ffi_orcjit", "orcjit"),
     ("tvm_compiled_kernel", "tvm", "tvm"),
     ("export", "flatbuffers", "test"),
+    ("embedded_kernel", "flatbuffers", "test"),
 ]
 
 # Runs an example as `python examples/NAME.py` would, with `hidden` unimportable.
