@@ -163,6 +163,10 @@ XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame) {
   }
   // Only the execute stage is registered; other stages have nothing to do.
   if (JAX_TVM_FFI_UNLIKELY(frame->stage != XLA_FFI_ExecutionStage_EXECUTE)) return nullptr;
+  return HandleExecution(binding, frame);
+}
+
+XLA_FFI_Error* HandleExecution(const Binding& binding, XLA_FFI_CallFrame* frame) {
   if (JAX_TVM_FFI_UNLIKELY(binding.wrapped)) return HandleWrappedCall(binding, frame);
   return HandleWith<Execute>(binding, frame);
 }

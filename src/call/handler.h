@@ -21,6 +21,12 @@ namespace jax_tvm_ffi {
 XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame);
 
 /*!
+ * \brief The execute stage of HandleCall, for a caller that has answered the metadata query and
+ *        checked the frame's size and stage itself (the embedded targets).
+ */
+XLA_FFI_Error* HandleExecution(const Binding& binding, XLA_FFI_CallFrame* frame);
+
+/*!
  * \brief Answers XLA's metadata query (a frame whose extension is XLA_FFI_Extension_Metadata):
  *        the API version the handler speaks and its traits.
  * \param name The target, named by an error about a malformed query.

@@ -18,6 +18,7 @@
 #include "base/error.h"
 #include "base/predict.h"
 #include "base/status.h"
+#include "call/attr_decoder.h"
 #include "call/handler.h"
 #include "embedded/kernel_cache.h"
 #include "embedded/payload.h"
@@ -126,6 +127,16 @@ CallSite* GetState(const XLA_FFI_CallFrame& frame, Status* status) {
   return static_cast<CallSite*>(args.state);
 }
 
+// The attributes after the payload's `hidden` ones.
+XLA_FFI_Attrs WithoutPayload(const XLA_FFI_Attrs& attrs, size_t hidden) {
+  XLA_FFI_Attrs rest = attrs;
+  rest.size -= static_cast<int64_t>(hidden);
+  rest.types += hidden;
+  rest.names += hidden;
+  rest.attrs += hidden;
+  return rest;
+}
+
 // The payload's name when it has one, for errors before the binding exists.
 std::string NameForErrors(const XLA_FFI_CallFrame& frame) {
   const auto size = static_cast<size_t>(frame.attrs.size);
@@ -167,6 +178,10 @@ Status Instantiate(const XLA_FFI_CallFrame& frame, bool cuda_graph) {
     return Status::InvalidArgument("the embedded kernel's arg spec is refused: " + error.message());
   }
   site->num_payload_attrs = payload.num_attrs;
+  // XLA passes a call site the same attributes at every stage: when they are the spec's now,
+  // executions need not compare their names again.
+  site->binding->attrs_checked_at_instantiate =
+      AttrsMatchInOrder(site->binding->spec, WithoutPayload(frame.attrs, payload.num_attrs));
   status = SetState(frame, site.get());
   if (!status.ok()) return status;
   site.release();  // XLA owns it now, and deletes it with the executable.
@@ -179,14 +194,13 @@ XLA_FFI_Error* Execute(XLA_FFI_CallFrame* frame) {
   if (JAX_TVM_FFI_UNLIKELY(site == nullptr)) {
     return MakeXlaError(frame->api, NameForErrors(*frame), status);
   }
-  // The binding sees the frame without the payload's attributes, which come first.
-  XLA_FFI_CallFrame call = *frame;
-  const size_t hidden = site->num_payload_attrs;
-  call.attrs.size -= static_cast<int64_t>(hidden);
-  call.attrs.types += hidden;
-  call.attrs.names += hidden;
-  call.attrs.attrs += hidden;
-  return HandleCall(*site->binding, &call);
+  // The binding sees the frame without the payload's attributes, which come first: the frame is
+  // this call's alone, so it is changed in place for the call and put back after it.
+  const XLA_FFI_Attrs attrs = frame->attrs;
+  frame->attrs = WithoutPayload(attrs, site->num_payload_attrs);
+  XLA_FFI_Error* error = HandleExecution(*site->binding, frame);
+  frame->attrs = attrs;
+  return error;
 }
 
 template <bool kCudaGraph>
@@ -196,8 +210,9 @@ XLA_FFI_Error* Handle(XLA_FFI_CallFrame* frame) {
     return AnswerMetadataQuery(kCudaGraph ? XLA_FFI_HANDLER_TRAITS_COMMAND_BUFFER_COMPATIBLE : 0,
                                kCudaGraph ? kEmbeddedCudaGraphTarget : kEmbeddedTarget, frame);
   }
+  // HandleExecution reads the frame whole: an XLA older than these headers would have a shorter
+  // one.
   if (JAX_TVM_FFI_UNLIKELY(frame->struct_size < XLA_FFI_CallFrame_STRUCT_SIZE)) {
-    // An XLA older than these headers: the copy in Execute would read past its frame.
     if (frame->api == nullptr) return nullptr;
     return MakeXlaError(frame->api, kEmbeddedTarget,
                         Status::InvalidArgument("the call frame from XLA is older than this "
