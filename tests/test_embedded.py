@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import embedded_support
@@ -166,6 +168,48 @@ def test_functions_without_a_library_are_refused() -> None:
     tvm_ffi.register_global_func("embedded_test.global", lambda x, y: None, override=True)
     with pytest.raises(ValueError, match="global function 'embedded_test.global'.*no library"):
         jax_tvm_ffi.ffi_function("embedded_test.global", lambda x: x, embed=True)
+
+
+def _source_exporting_square(directory: Path) -> Path:
+    """tests/data/embedded_kernels.cc with its square exported as square_fn, for builds by hand."""
+    source = directory / "kernels.cc"
+    source.write_text(
+        (embedded_support.DATA_DIR / "embedded_kernels.cc").read_text()
+        + "\n#include <tvm/ffi/function.h>\nTVM_FFI_DLL_EXPORT_TYPED_FUNC(square_fn, square);\n"
+    )
+    return source
+
+
+def test_an_orcjit_function_is_refused_saying_why(tmp_path: Path) -> None:
+    """Objects linked in memory by ORC JIT have no library file: not embeddable (yet)."""
+    orcjit = pytest.importorskip("tvm_ffi_orcjit", reason="the orcjit extra is not installed")
+    includes = [tvm_ffi.libinfo.find_include_path(), tvm_ffi.libinfo.find_dlpack_include_path()]
+    source = _source_exporting_square(tmp_path)
+    obj = tmp_path / "kernel.o"
+    cxx = os.environ.get("CXX", "g++")
+    compiled = subprocess.run(
+        [cxx, "-std=c++17", "-O2", "-fPIC", "-c", str(source), "-o", str(obj)]
+        + [f"-I{path}" for path in includes],
+        capture_output=True,
+        text=True,
+    )
+    assert compiled.returncode == 0, compiled.stderr
+    mod = orcjit.default_session().load_module(obj, cxx=cxx)
+    with pytest.raises(ValueError, match="no library symbol.*ORC JIT"):
+        jax_tvm_ffi.ffi_function(mod.square_fn, lambda x: x, embed=True)
+
+
+def test_a_library_built_by_cpp_build_and_loaded_by_load_module(tmp_path: Path) -> None:
+    source = _source_exporting_square(tmp_path)
+    path = tvm_ffi.cpp.build(
+        "jax_tvm_ffi_embedded_built", cpp_files=[str(source)], build_directory=str(tmp_path / "b")
+    )
+    mod = tvm_ffi.load_module(path)
+    square = jax_tvm_ffi.ffi_function(mod.square_fn, lambda x: x, embed=True)
+    x = _x(7)
+    np.testing.assert_array_equal(jax.jit(square)(x), x * x)
+    assert Path(square._embedded.path).samefile(path)
+    assert square._embedded.function == "square_fn"
 
 
 def test_a_deleted_library_file_is_refused(tmp_path: Path) -> None:
