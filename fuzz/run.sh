@@ -14,14 +14,14 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER="${CXX:-clang++}" \
   -DPython_EXECUTABLE="$(command -v "${PYTHON:-python3}")" \
   -DJAX_TVM_FFI_BUILD_FUZZERS=ON >/dev/null
-cmake --build "$build" --target fuzz_arg_spec fuzz_call_frame
+cmake --build "$build" --target fuzz_arg_spec fuzz_call_frame fuzz_payload
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 # Errors thrown by the parser need no backtrace; collecting one halves the execution rate.
 export TVM_TRACEBACK_LIMIT="${TVM_TRACEBACK_LIMIT:-0}"
 mkdir -p "$build/artifacts"
-for fuzzer in fuzz_arg_spec fuzz_call_frame; do
+for fuzzer in fuzz_arg_spec fuzz_call_frame fuzz_payload; do
   corpus="$build/corpus/$fuzzer"
   mkdir -p "$corpus"
   options=(-max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$build/artifacts/$fuzzer-")

@@ -4,6 +4,8 @@
  */
 #include "embedded/kernel_cache.h"
 
+#include <link.h>
+#include <sys/stat.h>
 #include <tvm/ffi/error.h>
 #include <tvm/ffi/extra/module.h>
 #include <unistd.h>
@@ -12,11 +14,13 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "embedded/sha256.h"
 
@@ -46,10 +50,50 @@ Cache& TheCache() {
   return *cache;
 }
 
+// A library already loaded in this process whose file holds exactly the payload's bytes: the
+// process built or loaded the kernel itself and now runs a program that carries it. Loading a
+// second copy would run its static initializers again, and a library that registers TVM FFI
+// global functions there fails inside the loader; the loaded one is shared instead.
+std::string FindLoadedCopy(const EmbeddedPayload& payload) {
+  std::vector<std::string> paths;
+  dl_iterate_phdr(
+      [](struct dl_phdr_info* info, size_t, void* out) {
+        if (info->dlpi_name != nullptr && info->dlpi_name[0] != '\0') {
+          static_cast<std::vector<std::string>*>(out)->emplace_back(info->dlpi_name);
+        }
+        return 0;
+      },
+      &paths);
+  for (const std::string& path : paths) {
+    struct stat file {};
+    if (stat(path.c_str(), &file) != 0 || !S_ISREG(file.st_mode) ||
+        static_cast<uint64_t>(file.st_size) != payload.library_size) {
+      continue;
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::vector<uint8_t> bytes(payload.library_size);
+    if (!in.read(reinterpret_cast<char*>(bytes.data()),
+                 static_cast<std::streamsize>(bytes.size()))) {
+      continue;
+    }
+    if (Sha256Hex(bytes.data(), bytes.size()) == payload.digest) return path;
+  }
+  return "";
+}
+
 // Writes the bytes to a new file with a ".so" name (the TVM FFI loader picks the loader by the
 // extension), loads it and removes the name again: the loaded library needs no file name, and
 // nothing is left behind.
 Status LoadLibraryBytes(const EmbeddedPayload& payload, std::optional<tvm::ffi::Module>* out) {
+  const std::string loaded = FindLoadedCopy(payload);
+  if (!loaded.empty()) {
+    try {
+      out->emplace(tvm::ffi::Module::LoadFromFile(loaded));
+      return Status();
+    } catch (const tvm::ffi::Error&) {
+      // Not loadable as a module after all (say, a plain dependency): load the bytes below.
+    }
+  }
   const char* tmpdir = std::getenv("TMPDIR");
   std::string path = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") +
                      "/jax_tvm_ffi_embedded_" + payload.digest.substr(0, 16) + "_XXXXXX.so";

@@ -1,8 +1,8 @@
 /*!
  * \file test_fuzz_cases.cc
- * \brief The fuzzers' checks (fuzz/frame_case.h, fuzz/spec_case.h) replayed on fixed inputs in
- *        the ordinary test build: pseudo-random cases from a fixed seed, which must reach every
- *        outcome (so the generator is not stuck on one path), and handwritten cases for the
+ * \brief The fuzzers' checks (fuzz/frame_case.h, fuzz/spec_case.h, fuzz/payload_case.h) replayed on
+ * fixed inputs in the ordinary test build: pseudo-random cases from a fixed seed, which must reach
+ * every outcome (so the generator is not stuck on one path), and handwritten cases for the
  *        boundaries the fuzzers are meant to explore. Inputs that once made a fuzzer fail are
  *        added to kRegressions.
  */
@@ -17,6 +17,7 @@
 #include "frame_case.h"
 #include "frame_input.h"
 #include "frame_model.h"
+#include "payload_case.h"
 #include "spec_case.h"
 
 namespace jax_tvm_ffi {
@@ -24,6 +25,7 @@ namespace {
 
 using fuzz::FrameOutcome;
 using fuzz::RunFrameCase;
+using fuzz::RunPayloadCase;
 using fuzz::RunSpecCase;
 
 std::string RunSpec(const std::string& text) {
@@ -107,6 +109,57 @@ TEST(FuzzCasesTest, RandomArgSpecs) {
     for (int j = 0; j < length; ++j) text += pieces[random() % pieces.size()];
     ASSERT_EQ(RunSpec(text), "") << "arg_spec text: " << text;
   }
+}
+
+// Records of the payload fuzzer's input: name selector, type, length, value (payload_case.h).
+std::string PayloadRecord(uint8_t selector, uint8_t type, const std::string& value) {
+  return std::string{static_cast<char>(selector), static_cast<char>(type),
+                     static_cast<char>(value.size())} +
+         value;
+}
+
+TEST(FuzzCasesTest, PayloadCasesAcceptAWellFormedPayload) {
+  // version (S64 scalar, 1), function, library, digest: the minimum a payload needs.
+  const std::string input = PayloadRecord(0, 0, "") + PayloadRecord(2, 2, "add_one") +
+                            PayloadRecord(3, 3,
+                                          "\x7f"
+                                          "ELF") +
+                            PayloadRecord(4, 2, "00ff");
+  bool accepted = false;
+  EXPECT_EQ(RunPayloadCase(reinterpret_cast<const uint8_t*>(input.data()), input.size(), &accepted),
+            "");
+  EXPECT_TRUE(accepted);
+}
+
+TEST(FuzzCasesTest, RandomPayloadsAreAcceptedAndRefused) {
+  std::mt19937 random(20261202);
+  int accepted_count = 0;
+  for (int i = 0; i < 3000; ++i) {
+    std::string input;
+    if (random() % 2 == 0) {
+      // Half the cases start from the four attributes a payload needs, with their types, so
+      // that acceptance is reached; what follows may still spoil them.
+      input = PayloadRecord(0, 0, "") + PayloadRecord(2, 2, "f") + PayloadRecord(3, 3, "lib") +
+              PayloadRecord(4, 2, "d");
+    }
+    const int records = static_cast<int>(random() % 4);
+    for (int r = 0; r < records; ++r) {
+      const uint8_t selector = static_cast<uint8_t>(random() % 16);
+      const uint8_t type = static_cast<uint8_t>(random() % 5);
+      std::string value(random() % 12, 'a');
+      for (char& c : value) c = static_cast<char>(random());
+      input += PayloadRecord(selector, type, value);
+    }
+    input.push_back(static_cast<char>(random()));
+    bool accepted = false;
+    ASSERT_EQ(
+        RunPayloadCase(reinterpret_cast<const uint8_t*>(input.data()), input.size(), &accepted), "")
+        << "case " << i;
+    accepted_count += accepted ? 1 : 0;
+  }
+  // The generator reaches both outcomes.
+  EXPECT_GT(accepted_count, 0);
+  EXPECT_LT(accepted_count, 3000);
 }
 
 TEST(FuzzCasesTest, RandomFramesReachEveryOutcome) {
