@@ -6,7 +6,9 @@ Timings on a shared machine are noisy; instruction counts are not. Each case is 
 - ``native``: a native XLA FFI handler written with XLA's typed binding;
 - ``bridge``: this package calling the kernel's TVM FFI function;
 - ``reference``: the published jax-tvm-ffi 0.1.3 calling the same TVM FFI function, from a
-  separate Python environment (used as a black box).
+  separate Python environment (used as a black box);
+- ``embedded``: this package again, with the kernel embedded in the program
+  (``ffi_function(..., embed=True)``): the same call path, reached through XLA's call-site state.
 
 Cases (kernels in ``cpp/kernels/add_scalar_kernels.cc``):
 
@@ -130,7 +132,16 @@ def _worker(kernel_library: str, marks_library: str, side: str) -> None:
             platform="cpu",
         )
         inputs = tuple(jnp.full((ELEMENTS,), float(i), jnp.float32) for i in range(case.num_inputs))
-        for target, label in ((native, "native"), (bridged, side)):
+        targets: list[tuple[Any, str]] = [(native, "native"), (bridged, side)]
+        if side == "bridge":
+            embedded = jax_tvm_ffi.ffi_function(
+                getattr(module, case.tvm_function),
+                jax.ShapeDtypeStruct((ELEMENTS,), jnp.float32),
+                arg_spec=list(case.arg_spec),
+                embed=True,
+            )
+            targets.append((embedded, "embedded"))
+        for target, label in targets:
             for iterations in (SHORT, LONG):
                 loop = _loop(jax, target, case, iterations)
                 got = np.asarray(loop(*inputs)[0])
@@ -146,11 +157,16 @@ def _worker(kernel_library: str, marks_library: str, side: str) -> None:
                     )
 
 
-def _loop(jax: Any, target: str, case: Case, iterations: int) -> Any:
-    """A jitted loop of ``iterations`` custom calls; the result replaces the first input."""
+def _loop(jax: Any, target: Any, case: Case, iterations: int) -> Any:
+    """A jitted loop of ``iterations`` custom calls; the result replaces the first input.
+
+    ``target`` is a registered target's name, or a callable (an embedded ``ffi_function``).
+    """
     attrs = {name: np.float32(value) for name, value in case.attrs}
 
     def step(_: Any, carry: tuple[Any, ...]) -> tuple[Any, ...]:
+        if callable(target):
+            return (target(*carry, **attrs), *carry[1:])
         result = jax.ShapeDtypeStruct(carry[0].shape, carry[0].dtype)
         return (jax.ffi.ffi_call(target, result)(*carry, **attrs), *carry[1:])
 
@@ -262,6 +278,9 @@ def run(
             "bridge": _per_iteration(ours, case.name, "bridge"),
         }
         row["bridge_minus_native"] = row["bridge"] - native
+        if f"{case.name}/embedded/{SHORT}" in ours:
+            row["embedded"] = _per_iteration(ours, case.name, "embedded")
+            row["embedded_over_bridge"] = row["embedded"] / row["bridge"]
         if theirs is not None:
             row["reference"] = _per_iteration(theirs, case.name, "reference")
             row["reference_minus_native"] = row["reference"] - native

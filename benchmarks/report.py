@@ -208,6 +208,13 @@ def _instructions(section: dict[str, Any]) -> str:
         "  ratio = (reference - native) / (ours - native): how many times our added cost the "
         "reference adds",
     ]
+    embedded = [
+        f"{name} {_count(row['embedded'])} ({row['embedded_over_bridge']:.3f}x registered)"
+        for name, row in section["cases"].items()
+        if "embedded" in row
+    ]
+    if embedded:
+        lines.append("  embedded in the program (ffi_function(embed=True)): " + ", ".join(embedded))
     if section["reference_measured"]:
         versions = section.get("reference_versions", {})
         checks = ", ".join(
