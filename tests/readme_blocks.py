@@ -12,6 +12,8 @@ Python blocks:
   ``# block "NAME"``                   labels a block for ``continues block``;
   ``# requires: gpu, MODULE``          skipped, naming what is missing, unless JAX has a GPU /
                                        MODULE can be imported (inherited by continuing blocks);
+                                       ``embedded``: unless this installation runs embedded
+                                       kernels;
   ``# not run: REASON``                never run (a cluster command, say), with REASON shown.
 C and C++ blocks:
   ``// requires: nvcc``                compiled with nvcc as CUDA, skipped without nvcc;

@@ -51,6 +51,10 @@ def _missing(requirement: str) -> str | None:
         return "needs a GPU"
     if requirement == "nvcc":
         return None if shutil.which("nvcc") else "needs nvcc"
+    if requirement == "embedded":
+        from jax_tvm_ffi._embed import embedded_kernels_unsupported
+
+        return embedded_kernels_unsupported()
     if importlib.util.find_spec(requirement) is None:
         return f"needs the Python module {requirement} (an optional extra)"
     return None

@@ -61,8 +61,30 @@ def _read_library(path: str, mtime_ns: int, size: int) -> tuple[np.ndarray, str]
     return array, hashlib.sha256(data).hexdigest()
 
 
+def embedded_kernels_unsupported() -> str | None:
+    """Why this installation cannot run embedded kernels, or None when it can.
+
+    The core speaks XLA's call-site state API in the layout of the headers it was compiled
+    against; a jaxlib older than that layout cannot run embedded kernels (the core refuses them
+    when XLA instantiates them rather than crash).
+    """
+    from jax_tvm_ffi._core import build_info, installed_xla_api_version
+
+    needed = int(core().embedded_state_api_minor())
+    running = installed_xla_api_version()
+    if running is None or running[0] != 0 or running[1] >= needed:
+        return None
+    return (
+        f"embedded kernels need XLA FFI API 0.{needed} or newer: this jax_tvm_ffi was built "
+        f"against {build_info()['xla_ffi_api']}, the installed jaxlib speaks "
+        f"{running[0]}.{running[1]}; rebuild jax_tvm_ffi against the installed jaxlib"
+    )
+
+
 def embedded_library(where: str, function: Any) -> EmbeddedLibrary:
     """Finds and reads the shared library ``function`` comes from, or says why it has none."""
+    if (why := embedded_kernels_unsupported()) is not None:
+        raise RuntimeError(f"{where}: {why}")
     if is_python_callable(function):
         raise TypeError(
             f"{where}: embed=True needs native code from a shared library, but {describe(function)}"

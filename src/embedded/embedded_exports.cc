@@ -28,6 +28,8 @@ bool PyEmbeddedKernelsAllowed() { return EmbeddedKernelsAllowed(); }
 
 int64_t PyEmbeddedLibrariesLoaded() { return static_cast<int64_t>(EmbeddedLibrariesLoaded()); }
 
+int64_t PyEmbeddedStateApiMinor() { return EmbeddedStateApiMinor(); }
+
 int64_t PyEmbeddedCallSitesAlive() { return static_cast<int64_t>(EmbeddedCallSitesAlive()); }
 
 }  // namespace
@@ -37,4 +39,5 @@ TVM_FFI_DLL_EXPORT_TYPED_FUNC(embedded_handlers, jax_tvm_ffi::PyEmbeddedHandlers
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(allow_embedded_kernels, jax_tvm_ffi::PyAllowEmbeddedKernels);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(embedded_kernels_allowed, jax_tvm_ffi::PyEmbeddedKernelsAllowed);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(embedded_libraries_loaded, jax_tvm_ffi::PyEmbeddedLibrariesLoaded);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(embedded_state_api_minor, jax_tvm_ffi::PyEmbeddedStateApiMinor);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(embedded_call_sites_alive, jax_tvm_ffi::PyEmbeddedCallSitesAlive);

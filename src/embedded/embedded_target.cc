@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "base/api_version.h"
 #include "base/error.h"
 #include "base/predict.h"
 #include "base/status.h"
@@ -57,6 +58,10 @@ void DeleteCallSite(void* state) { delete static_cast<CallSite*>(state); }
 #else
 #define JAX_TVM_FFI_STATE_HAS_STAGE 1
 #endif
+
+// The oldest XLA FFI API whose state calls have the layout this build speaks.
+constexpr int32_t kStateLayoutMinor =
+    JAX_TVM_FFI_STATE_HAS_STAGE ? 3 : (JAX_TVM_FFI_STATE_TYPE_HAS_INFO ? 2 : 1);
 
 struct StateType {
   std::once_flag once;
@@ -166,6 +171,18 @@ Status Instantiate(const XLA_FFI_CallFrame& frame, bool cuda_graph) {
   if (payload.options.python_backed) {
     return Status::InvalidArgument("a Python function cannot be embedded");
   }
+  const ApiVersion running = ReportedApiVersion(frame.api);
+  if (running.major == 0 && running.minor < kStateLayoutMinor) {
+    // A newer layout than the running XLA reads would crash inside XLA: refuse instead.
+    return Status::Error(
+        XLA_FFI_Error_Code_FAILED_PRECONDITION,
+        "embedded kernels need XLA FFI API 0." + std::to_string(kStateLayoutMinor) +
+            " or newer (this jax_tvm_ffi was built against " +
+            std::to_string(kCompiledApiVersion.major) + "." +
+            std::to_string(kCompiledApiVersion.minor) + ", the running jaxlib speaks " +
+            std::to_string(running.major) + "." + std::to_string(running.minor) +
+            "): rebuild jax_tvm_ffi against the installed jaxlib");
+  }
   status = RegisterStateType(frame.api);
   if (!status.ok()) return status;
   auto site = std::make_unique<CallSite>();
@@ -241,6 +258,8 @@ XLA_FFI_Error* Handle(XLA_FFI_CallFrame* frame) {
 XLA_FFI_Error* EmbeddedHandler(XLA_FFI_CallFrame* frame) { return Handle<false>(frame); }
 
 XLA_FFI_Error* EmbeddedCudaGraphHandler(XLA_FFI_CallFrame* frame) { return Handle<true>(frame); }
+
+int32_t EmbeddedStateApiMinor() { return kStateLayoutMinor; }
 
 long EmbeddedCallSitesAlive() { return call_sites_alive.load(std::memory_order_relaxed); }
 

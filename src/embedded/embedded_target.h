@@ -10,6 +10,8 @@
 
 #include <xla/ffi/api/c_api.h>
 
+#include <cstdint>
+
 namespace jax_tvm_ffi {
 
 /*! \brief The custom-call target names, as the Python side registers them. */
@@ -23,6 +25,12 @@ XLA_FFI_Error* EmbeddedHandler(XLA_FFI_CallFrame* frame);
 
 /*! \brief The handler of kEmbeddedCudaGraphTarget: the same, reported CUDA-graph compatible. */
 XLA_FFI_Error* EmbeddedCudaGraphHandler(XLA_FFI_CallFrame* frame);
+
+/*!
+ * \brief The oldest XLA FFI API 0.x minor version the running XLA must speak for embedded kernels:
+ *        the state calls' layout this build was compiled with.
+ */
+int32_t EmbeddedStateApiMinor();
 
 /*! \brief The call sites alive now (their state not yet deleted by XLA). */
 long EmbeddedCallSitesAlive();
