@@ -2,7 +2,8 @@
 
 The core speaks XLA's call-site state API in the layout of its headers; an older XLA would read
 that layout wrongly and crash, so such an installation refuses embedded kernels, saying why, at
-``ffi_function`` time. The version matrix's built-new-run-oldest cell is that installation;
+``ffi_function`` time. The version matrix's built-new-run-oldest and built-oldest-run-new cells
+are such installations;
 everywhere else embedded kernels are supported and tests/test_embedded.py runs.
 """
 
@@ -17,14 +18,14 @@ from jax_tvm_ffi._embed import embedded_kernels_unsupported
 
 
 def test_support_follows_the_running_api_version() -> None:
-    needed = int(core().embedded_state_api_minor())
+    layout = int(core().embedded_state_api_minor())
     running = installed_xla_api_version()
-    assert 1 <= needed <= int(build_info()["xla_ffi_api"].split(".")[1])
+    assert 1 <= layout <= int(build_info()["xla_ffi_api"].split(".")[1])
     why = embedded_kernels_unsupported()
-    if running is None or running[1] >= needed:
+    if running is None or (running[1] >= layout and (layout > 1 or running[1] == 1)):
         assert why is None
     else:
-        assert why is not None and f"0.{needed}" in why and "rebuild jax_tvm_ffi" in why
+        assert why is not None and "rebuild jax_tvm_ffi" in why
 
 
 def test_an_older_jaxlib_refuses_embed_true_saying_why() -> None:

@@ -65,18 +65,20 @@ def embedded_kernels_unsupported() -> str | None:
     """Why this installation cannot run embedded kernels, or None when it can.
 
     The core speaks XLA's call-site state API in the layout of the headers it was compiled
-    against; a jaxlib older than that layout cannot run embedded kernels (the core refuses them
-    when XLA instantiates them rather than crash).
+    against; a jaxlib that reads that layout differently (older than it, or newer than API 0.1
+    for a core built against 0.1) cannot run embedded kernels (the core refuses them when XLA
+    instantiates them rather than crash).
     """
     from jax_tvm_ffi._core import build_info, installed_xla_api_version
 
-    needed = int(core().embedded_state_api_minor())
+    layout = int(core().embedded_state_api_minor())
     running = installed_xla_api_version()
-    if running is None or running[0] != 0 or running[1] >= needed:
+    # API 0.1's layout is read right by 0.1 alone; later layouts by their version and newer.
+    if running is None or (running[1] >= layout and (layout > 1 or running[1] == 1)):
         return None
     return (
-        f"embedded kernels need XLA FFI API 0.{needed} or newer: this jax_tvm_ffi was built "
-        f"against {build_info()['xla_ffi_api']}, the installed jaxlib speaks "
+        "embedded kernels need a jax_tvm_ffi built against the installed jaxlib's XLA FFI API: "
+        f"this one was built against {build_info()['xla_ffi_api']}, the installed jaxlib speaks "
         f"{running[0]}.{running[1]}; rebuild jax_tvm_ffi against the installed jaxlib"
     )
 

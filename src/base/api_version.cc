@@ -30,15 +30,19 @@ void SetRuntimeApiVersion(ApiVersion version) {
   runtime_version.store(Pack(version), std::memory_order_relaxed);
 }
 
-ApiVersion ReportedApiVersion(const XLA_FFI_Api* runtime_api) {
+ApiVersion RuntimeApiVersion(const XLA_FFI_Api* runtime_api) {
   constexpr size_t kVersionEnd = offsetof(XLA_FFI_Api, api_version) + sizeof(XLA_FFI_Api_Version);
-  ApiVersion runtime = kCompiledApiVersion;
   if (runtime_api != nullptr && runtime_api->struct_size >= kVersionEnd) {
-    runtime = {runtime_api->api_version.major_version, runtime_api->api_version.minor_version};
-  } else if (uint64_t recorded = runtime_version.load(std::memory_order_relaxed);
-             recorded != kUnknown) {
-    runtime = Unpack(recorded);
+    return {runtime_api->api_version.major_version, runtime_api->api_version.minor_version};
   }
+  if (uint64_t recorded = runtime_version.load(std::memory_order_relaxed); recorded != kUnknown) {
+    return Unpack(recorded);
+  }
+  return kCompiledApiVersion;
+}
+
+ApiVersion ReportedApiVersion(const XLA_FFI_Api* runtime_api) {
+  const ApiVersion runtime = RuntimeApiVersion(runtime_api);
   // A newer XLA accepts older minor versions; an older one knows nothing newer than its own.
   if (runtime.major == kCompiledApiVersion.major && runtime.minor < kCompiledApiVersion.minor) {
     return runtime;

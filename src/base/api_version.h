@@ -35,6 +35,12 @@ constexpr ApiVersion kCompiledApiVersion{XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR};
 void SetRuntimeApiVersion(ApiVersion version);
 
 /*!
+ * \brief The version of the XLA running: the one in its API table when the table has the field,
+ *        else the one SetRuntimeApiVersion recorded, else the compiled one.
+ */
+ApiVersion RuntimeApiVersion(const XLA_FFI_Api* runtime_api);
+
+/*!
  * \brief The version to report in a metadata query.
  * \param runtime_api The API in the query's call frame; null for XLAs before 0.2.
  * \return The compiled version, or the running XLA's own when that is older with the same major.

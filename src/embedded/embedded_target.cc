@@ -171,17 +171,21 @@ Status Instantiate(const XLA_FFI_CallFrame& frame, bool cuda_graph) {
   if (payload.options.python_backed) {
     return Status::InvalidArgument("a Python function cannot be embedded");
   }
-  const ApiVersion running = ReportedApiVersion(frame.api);
-  if (running.major == 0 && running.minor < kStateLayoutMinor) {
-    // A newer layout than the running XLA reads would crash inside XLA: refuse instead.
-    return Status::Error(
-        XLA_FFI_Error_Code_FAILED_PRECONDITION,
-        "embedded kernels need XLA FFI API 0." + std::to_string(kStateLayoutMinor) +
-            " or newer (this jax_tvm_ffi was built against " +
-            std::to_string(kCompiledApiVersion.major) + "." +
-            std::to_string(kCompiledApiVersion.minor) + ", the running jaxlib speaks " +
-            std::to_string(running.major) + "." + std::to_string(running.minor) +
-            "): rebuild jax_tvm_ffi against the installed jaxlib");
+  // Each layout of the state calls is read right by some XLAs only: 0.1's by 0.1 alone (later XLAs
+  // take a 48-byte State_Set for their own, staged layout), later ones by their version and newer.
+  // Any other pairing would crash inside XLA: refuse instead.
+  const ApiVersion running = RuntimeApiVersion(frame.api);
+  const bool layout_read_right = running.major == 0 && running.minor >= kStateLayoutMinor &&
+                                 (kStateLayoutMinor > 1 || running.minor == 1);
+  if (!layout_read_right) {
+    return Status::Error(XLA_FFI_Error_Code_FAILED_PRECONDITION,
+                         "embedded kernels need a jax_tvm_ffi built against the installed "
+                         "jaxlib's XLA FFI API (this one was built against " +
+                             std::to_string(kCompiledApiVersion.major) + "." +
+                             std::to_string(kCompiledApiVersion.minor) +
+                             ", the running jaxlib speaks " + std::to_string(running.major) + "." +
+                             std::to_string(running.minor) +
+                             "): rebuild jax_tvm_ffi against the installed jaxlib");
   }
   status = RegisterStateType(frame.api);
   if (!status.ok()) return status;
