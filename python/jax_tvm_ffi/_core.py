@@ -29,8 +29,9 @@ def core() -> tvm_ffi.Module:
     _check_xla_api(module)
     # The core tells a function that runs Python code by comparing it with one made from a
     # Python callable (such functions get owned tensors and the exit guard), and learns from a
-    # function of its own module how tvm_ffi stores a module function's symbol (for names).
-    module.set_probes(tvm_ffi.convert(lambda *args: None), module.build_info)
+    # function of its own module how tvm_ffi stores and calls a module function's symbol (for
+    # names, and to call library kernels at their symbol).
+    module.set_probes(tvm_ffi.convert(lambda *args: None), module.call_probe)
     return module
 
 

@@ -96,6 +96,11 @@ XLA_FFI_Error* HandleWith(const Binding& binding, XLA_FFI_CallFrame* frame) {
     status = Status::Error(XLA_FFI_Error_Code_INTERNAL, error.kind() + ": " + error.message());
   } catch (const std::exception& error) {
     status = Status::Error(XLA_FFI_Error_Code_INTERNAL, error.what());
+  } catch (...) {
+    // A library symbol called directly that lets a non-standard exception out (its trampoline
+    // would have caught it).
+    status =
+        Status::Error(XLA_FFI_Error_Code_INTERNAL, "the function threw a non-standard exception");
   }
   if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return MakeXlaError(frame->api, binding.name, status);
   return nullptr;

@@ -63,9 +63,9 @@ void DeleteCallSite(void* state) { delete static_cast<CallSite*>(state); }
 constexpr int32_t kStateLayoutMinor =
     JAX_TVM_FFI_STATE_HAS_STAGE ? 3 : (JAX_TVM_FFI_STATE_TYPE_HAS_INFO ? 2 : 1);
 
+// The state type's registration, once per process.
 struct StateType {
   std::once_flag once;
-  XLA_FFI_TypeId id{0};
   Status status;
 };
 
@@ -73,6 +73,10 @@ StateType& TheStateType() {
   static StateType* type = new StateType();
   return *type;
 }
+
+// The state type's id, apart from StateType so that executions read it with no guard: written
+// once, before the first instantiation's State_Set, which happens before any execution.
+XLA_FFI_TypeId state_type_id{0};
 
 Status RegisterStateType(const XLA_FFI_Api* api) {
   StateType& type = TheStateType();
@@ -82,12 +86,12 @@ Status RegisterStateType(const XLA_FFI_Api* api) {
     XLA_FFI_Error* error = nullptr;
 #if JAX_TVM_FFI_STATE_TYPE_HAS_INFO
     static XLA_FFI_TypeInfo info{XLA_FFI_TypeInfo_STRUCT_SIZE, nullptr, &DeleteCallSite};
-    XLA_FFI_Type_Register_Args args{XLA_FFI_Type_Register_Args_STRUCT_SIZE, nullptr, name, &type.id,
-                                    &info};
+    XLA_FFI_Type_Register_Args args{XLA_FFI_Type_Register_Args_STRUCT_SIZE, nullptr, name,
+                                    &state_type_id, &info};
     error = api->XLA_FFI_Type_Register(&args);
 #else
     XLA_FFI_TypeId_Register_Args args{XLA_FFI_TypeId_Register_Args_STRUCT_SIZE, nullptr, name,
-                                      &type.id};
+                                      &state_type_id};
     error = api->XLA_FFI_TypeId_Register(&args);
 #endif
     if (error != nullptr)
@@ -107,29 +111,11 @@ Status SetState(const XLA_FFI_CallFrame& frame, CallSite* site) {
 #if !JAX_TVM_FFI_STATE_TYPE_HAS_INFO
   args.deleter = &DeleteCallSite;
 #endif
-  args.type_id = &TheStateType().id;
+  args.type_id = &state_type_id;
   args.state = site;
   XLA_FFI_Error* error = frame.api->XLA_FFI_State_Set(&args);
   if (error != nullptr) return TakeXlaError(frame.api, error, "keep the call site's state");
   return Status();
-}
-
-CallSite* GetState(const XLA_FFI_CallFrame& frame, Status* status) {
-  XLA_FFI_State_Get_Args args{};
-  args.struct_size = XLA_FFI_State_Get_Args_STRUCT_SIZE;
-  args.ctx = frame.ctx;
-#if JAX_TVM_FFI_STATE_HAS_STAGE
-  args.stage = XLA_FFI_ExecutionStage_INSTANTIATE;
-#endif
-  args.type_id = &TheStateType().id;
-  XLA_FFI_Error* error = frame.api->XLA_FFI_State_Get(&args);
-  if (JAX_TVM_FFI_UNLIKELY(error != nullptr)) {
-    *status = TakeXlaError(frame.api, error,
-                           "find the embedded kernel of this call (its instantiate stage did not "
-                           "run: register the target with an \"instantiate\" handler)");
-    return nullptr;
-  }
-  return static_cast<CallSite*>(args.state);
 }
 
 // The attributes after the payload's `hidden` ones.
@@ -209,19 +195,60 @@ Status Instantiate(const XLA_FFI_CallFrame& frame, bool cuda_graph) {
   return Status();
 }
 
+// An execution that finds no state: its instantiate stage did not run, or failed.
+[[gnu::noinline, gnu::cold]] XLA_FFI_Error* RefuseWithoutState(XLA_FFI_CallFrame* frame,
+                                                               XLA_FFI_Error* error) {
+  const char* const why =
+      "find the embedded kernel of this call (its instantiate stage did not run: register the "
+      "target with an \"instantiate\" handler)";
+  const Status status =
+      error != nullptr ? TakeXlaError(frame->api, error, why)
+                       : Status::Error(XLA_FFI_Error_Code_INTERNAL, std::string("cannot ") + why);
+  return MakeXlaError(frame->api, NameForErrors(*frame), status);
+}
+
+// Every execution: kept short, since it is what an embedded kernel costs over a registered one.
 XLA_FFI_Error* Execute(XLA_FFI_CallFrame* frame) {
-  Status status;
-  CallSite* site = GetState(*frame, &status);
-  if (JAX_TVM_FFI_UNLIKELY(site == nullptr)) {
-    return MakeXlaError(frame->api, NameForErrors(*frame), status);
+  XLA_FFI_State_Get_Args args;
+  args.struct_size = XLA_FFI_State_Get_Args_STRUCT_SIZE;
+  args.extension_start = nullptr;
+  args.ctx = frame->ctx;
+#if JAX_TVM_FFI_STATE_HAS_STAGE
+  args.stage = XLA_FFI_ExecutionStage_INSTANTIATE;
+#endif
+  args.type_id = &state_type_id;
+  args.state = nullptr;
+  XLA_FFI_Error* error = frame->api->XLA_FFI_State_Get(&args);
+  const auto* site = static_cast<const CallSite*>(args.state);
+  if (JAX_TVM_FFI_UNLIKELY(error != nullptr || site == nullptr)) {
+    return RefuseWithoutState(frame, error);
   }
   // The binding sees the frame without the payload's attributes, which come first: the frame is
   // this call's alone, so it is changed in place for the call and put back after it.
   const XLA_FFI_Attrs attrs = frame->attrs;
   frame->attrs = WithoutPayload(attrs, site->num_payload_attrs);
-  XLA_FFI_Error* error = HandleExecution(*site->binding, frame);
+  error = HandleExecution(*site->binding, frame);
   frame->attrs = attrs;
   return error;
+}
+
+[[gnu::noinline, gnu::cold]] XLA_FFI_Error* RefuseShortFrame(XLA_FFI_CallFrame* frame) {
+  if (frame->api == nullptr) return nullptr;
+  return MakeXlaError(frame->api, kEmbeddedTarget,
+                      Status::InvalidArgument("the call frame from XLA is older than this "
+                                              "build's; embedded kernels need a newer jaxlib"));
+}
+
+// The instantiate stage, off the execution's path.
+[[gnu::noinline]] XLA_FFI_Error* HandleInstantiate(XLA_FFI_CallFrame* frame, bool cuda_graph) {
+  Status status;
+  try {
+    status = Instantiate(*frame, cuda_graph);
+  } catch (const std::exception& error) {
+    status = Status::Error(XLA_FFI_Error_Code_INTERNAL, error.what());
+  }
+  if (!status.ok()) return MakeXlaError(frame->api, NameForErrors(*frame), status);
+  return nullptr;
 }
 
 template <bool kCudaGraph>
@@ -234,27 +261,12 @@ XLA_FFI_Error* Handle(XLA_FFI_CallFrame* frame) {
   // HandleExecution reads the frame whole: an XLA older than these headers would have a shorter
   // one.
   if (JAX_TVM_FFI_UNLIKELY(frame->struct_size < XLA_FFI_CallFrame_STRUCT_SIZE)) {
-    if (frame->api == nullptr) return nullptr;
-    return MakeXlaError(frame->api, kEmbeddedTarget,
-                        Status::InvalidArgument("the call frame from XLA is older than this "
-                                                "build's; embedded kernels need a newer jaxlib"));
+    return RefuseShortFrame(frame);
   }
-  switch (frame->stage) {
-    case XLA_FFI_ExecutionStage_EXECUTE:
-      return Execute(frame);
-    case XLA_FFI_ExecutionStage_INSTANTIATE: {
-      Status status;
-      try {
-        status = Instantiate(*frame, kCudaGraph);
-      } catch (const std::exception& error) {
-        status = Status::Error(XLA_FFI_Error_Code_INTERNAL, error.what());
-      }
-      if (!status.ok()) return MakeXlaError(frame->api, NameForErrors(*frame), status);
-      return nullptr;
-    }
-    default:
-      return nullptr;
-  }
+  if (!JAX_TVM_FFI_UNLIKELY(frame->stage != XLA_FFI_ExecutionStage_EXECUTE)) return Execute(frame);
+  if (frame->stage == XLA_FFI_ExecutionStage_INSTANTIATE)
+    return HandleInstantiate(frame, kCudaGraph);
+  return nullptr;
 }
 
 }  // namespace

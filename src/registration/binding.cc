@@ -8,6 +8,7 @@
 
 #include "base/platform.h"
 #include "call/buffer_decoder.h"
+#include "registration/library_function.h"
 
 namespace jax_tvm_ffi {
 namespace {
@@ -21,6 +22,7 @@ Binding::Binding(std::string name, tvm::ffi::Function function, ArgSpec spec, Ta
                  ScratchStats* scratch_stats)
     : name(std::move(name)),
       function(std::move(function)),
+      direct_entry(DirectEntryOf(this->function.get())),
       spec(std::move(spec)),
       options(options),
       device_type(DeviceTypeOf(options.platform)),

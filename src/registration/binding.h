@@ -35,6 +35,11 @@ struct Binding {
 
   std::string name;
   tvm::ffi::Function function;
+  /*!
+   * \brief The symbol `function` calls, called in its place (library functions; see
+   *        DirectEntryOf), or nullptr: call `function`. `function` keeps the library loaded.
+   */
+  TVMFFISafeCallType direct_entry;
   ArgSpec spec;
   TargetOptions options;
   /*! \brief kDLCPU, kDLCUDA or kDLROCM. */

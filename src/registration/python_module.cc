@@ -19,6 +19,7 @@
 #include "base/api_version.h"
 #include "jax_tvm_ffi/scratch.h"
 #include "jax_tvm_ffi/target.h"
+#include "registration/library_function.h"
 #include "scratch/scratch_workspace.h"
 
 namespace jax_tvm_ffi {
@@ -61,24 +62,6 @@ bool SameCallbackOrigin(const tvm::ffi::Function& function, const tvm::ffi::Func
   return StoredCallbackOf(a)->safe_call == StoredCallbackOf(b)->safe_call;
 }
 
-// How a library module's function (tvm_ffi.load_module) finds its symbol: tvm_ffi wraps each
-// exported `__tvm_ffi_<name>` in an object whose safe_call is one trampoline and which stores the
-// symbol's address right after the FunctionObj. Learned from a function of this very module, whose
-// symbol is known, so a tvm_ffi with another layout leaves it unset and names nothing.
-struct LibraryFunctionLayout {
-  TVMFFISafeCallType trampoline = nullptr;
-};
-
-LibraryFunctionLayout& LibraryLayout() {
-  static LibraryFunctionLayout layout;
-  return layout;
-}
-
-TVMFFISafeCallType StoredSymbolOf(const tvm::ffi::FunctionObj* obj) {
-  return *reinterpret_cast<const TVMFFISafeCallType*>(reinterpret_cast<const char*>(obj) +
-                                                      sizeof(tvm::ffi::FunctionObj));
-}
-
 /*!
  * \brief The name a compiled module exports `function` under, or "" when it has none.
  *
@@ -92,11 +75,8 @@ std::string ExportedName(const tvm::ffi::Function& function, Dl_info* info) {
   constexpr std::string_view kPrefix = "__tvm_ffi_";
   const tvm::ffi::FunctionObj* obj = function.get();
   if (obj == nullptr) return "";
-  TVMFFISafeCallType entry = obj->safe_call;
-  const LibraryFunctionLayout& layout = LibraryLayout();
-  if (layout.trampoline != nullptr && obj->safe_call == layout.trampoline) {
-    entry = StoredSymbolOf(obj);
-  }
+  TVMFFISafeCallType entry = LibrarySymbolOf(obj);
+  if (entry == nullptr) entry = obj->safe_call;
   void* address = reinterpret_cast<void*>(entry);
   if (dladdr(address, info) == 0 || info->dli_sname == nullptr || info->dli_saddr != address) {
     return "";
@@ -156,23 +136,26 @@ tvm::ffi::String PyFunctionMetadata(const tvm::ffi::Function& function) {
 }  // namespace
 }  // namespace jax_tvm_ffi
 
-// This module's own export, whose address tells how tvm_ffi stores a library function's symbol.
-extern "C" int __tvm_ffi_build_info(void*, const TVMFFIAny*, int32_t, TVMFFIAny*);
+// The probe of library functions (registration/library_function.h): answers the `self` it is
+// called with. Exported by hand, not with TVM_FFI_DLL_EXPORT_TYPED_FUNC, whose functions ignore it.
+extern "C" TVM_FFI_DLL_EXPORT int __tvm_ffi_call_probe(void* self, const TVMFFIAny*, int32_t,
+                                                       TVMFFIAny* result) {
+  result->type_index = kTVMFFIOpaquePtr;
+  result->zero_padding = 0;
+  result->v_ptr = self;
+  return 0;
+}
 
 namespace jax_tvm_ffi {
 namespace {
 
 /*!
  * \brief Records the package's probes: a Function made from a Python callable, and this module's
- *        own `build_info` as tvm_ffi.load_module returns it.
+ *        own `call_probe` as tvm_ffi.load_module returns it.
  */
 void PySetProbes(tvm::ffi::Function python_probe, const tvm::ffi::Function& module_probe) {
   PythonProbe() = std::move(python_probe);
-  const tvm::ffi::FunctionObj* obj = module_probe.get();
-  if (obj != nullptr && obj->safe_call != &__tvm_ffi_build_info &&
-      StoredSymbolOf(obj) == &__tvm_ffi_build_info) {
-    LibraryLayout().trampoline = obj->safe_call;
-  }
+  LearnLibraryFunctionLayout(module_probe, &__tvm_ffi_call_probe);
 }
 
 // Reads the named options of register_target; an unknown name is refused so that Python and C++
