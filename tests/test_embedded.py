@@ -441,6 +441,7 @@ def test_executables_share_one_loaded_library_and_release_it() -> None:
     assert report["counts"] == {"start": 0, "two_executables": 1, "dropped": 0, "again": 1}
 
 
+@pytest.mark.soak
 def test_loading_and_unloading_many_executables_keeps_memory_flat() -> None:
     report = run_worker("embedded_worker.py", ["memory", "1000"], timeout=600)
     rss = {int(k): v for k, v in report["rss"].items()}

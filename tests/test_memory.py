@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import tvm_ffi
 
 SOAK = Path(__file__).parent / "memory_soak.py"
@@ -33,6 +34,7 @@ def run_soak(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, An
     return result, json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.soak
 def test_resident_memory_stays_flat(kernels: tvm_ffi.Module) -> None:
     # `kernels` makes sure the test kernels are compiled (and cached) before the soak loads them.
     result, figures = run_soak("--calls", "200000")
@@ -42,6 +44,7 @@ def test_resident_memory_stays_flat(kernels: tvm_ffi.Module) -> None:
     assert result.returncode == 0
 
 
+@pytest.mark.soak
 def test_reregistration_leaves_resident_memory_flat(kernels: tvm_ffi.Module) -> None:
     result, figures = run_soak("--reregistrations", "100000")
     assert figures["reregistrations"] == 100_000

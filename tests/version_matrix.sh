@@ -13,13 +13,14 @@
 #           e.g. "jax==0.6.2 jaxlib==0.6.2"
 #   RUN     the requirements installed with the wheel and its test extra, e.g.
 #           "jax==0.6.2 jaxlib==0.6.2 apache-tvm-ffi==0.1.8.post2"; "" for the newest
-#   pytest arguments default to the whole suite: tests -q
+#   pytest arguments default to the whole suite but the memory soaks, which the main CI run
+#   runs once: tests -q -m "not soak"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 name=$1 python=$2 build=$3 run=$4
 shift 4
-[ $# -gt 0 ] || set -- tests -q
+[ $# -gt 0 ] || set -- tests -q -m "not soak"
 dir=build/matrix/$name
 rm -rf "$dir"
 mkdir -p "$dir"
