@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "call/call_site_plan.h"
 #include "call/fast_path.h"
 #include "call/general_path.h"
 #include "call/stream_scope.h"
@@ -496,10 +497,23 @@ std::string CheckStraightPath(FrameInput& input, const Binding& binding, FrameCo
   }
   coverage->straight = true;
   if (!verdict.reaches_function) return "straight path: packed a call the model refuses";
-  const std::string problem = CheckArguments(
+  std::string problem = CheckArguments(
       call, tvm::ffi::PackedArgs(reinterpret_cast<const tvm::ffi::AnyView*>(fast->packed()),
                                  static_cast<int32_t>(fast->num_packed())));
-  return problem.empty() ? "" : "straight path: " + problem;
+  if (!problem.empty()) return "straight path: " + problem;
+  // A call-site plan made from this call packs the same call as the model says too.
+  std::unique_ptr<CallSitePlan> plan =
+      CallSitePlan::Make(binding, *builder.Build(input.context.get()));
+  if (plan == nullptr) return "";
+  auto planned = std::make_unique<PlannedCall>();
+  if (!plan->Pack(*builder.Build(input.context.get()), call.device.device_id,
+                  static_cast<int64_t>(reinterpret_cast<intptr_t>(call.stream)), planned.get())) {
+    return "call-site plan: refused the call it was made from";
+  }
+  problem = CheckArguments(
+      call, tvm::ffi::PackedArgs(reinterpret_cast<const tvm::ffi::AnyView*>(planned->packed),
+                                 static_cast<int32_t>(plan->num_packed())));
+  return problem.empty() ? "" : "call-site plan: " + problem;
 }
 
 }  // namespace

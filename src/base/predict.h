@@ -8,8 +8,10 @@
 
 #if defined(__GNUC__)
 #define JAX_TVM_FFI_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define JAX_TVM_FFI_LIKELY(x) __builtin_expect(!!(x), 1)
 #else
 #define JAX_TVM_FFI_UNLIKELY(x) (x)
+#define JAX_TVM_FFI_LIKELY(x) (x)
 #endif
 
 #endif  // JAX_TVM_FFI_SRC_BASE_PREDICT_H_

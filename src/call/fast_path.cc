@@ -23,8 +23,10 @@ namespace {
 
 }  // namespace
 
-bool FastPath::Pack(const Binding& binding, const XLA_FFI_CallFrame& frame, DLDevice device,
-                    int64_t stream) {
+// Inlined into the handler's Dispatch, whose straight line it is, though a call-site plan calls it
+// too.
+[[gnu::always_inline]] bool FastPath::Pack(const Binding& binding, const XLA_FFI_CallFrame& frame,
+                                           DLDevice device, int64_t stream) {
   const auto num_args = static_cast<size_t>(frame.args.size);
   const auto num_rets = static_cast<size_t>(frame.rets.size);
   if (JAX_TVM_FFI_UNLIKELY(!binding.straight || num_args + num_rets > kMaxTensors) ||

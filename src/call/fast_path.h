@@ -42,6 +42,8 @@ class FastPath {
             int64_t stream);
 
   TVMFFIAny* packed() { return packed_; }
+  /*! \brief The views, by buffer index (arguments first, then results). */
+  const DLTensor* tensors() const { return tensors_; }
   size_t num_packed() const { return num_packed_; }
 
  private:

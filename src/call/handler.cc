@@ -15,6 +15,7 @@
 #include "base/error.h"
 #include "base/predict.h"
 #include "base/status.h"
+#include "call/call_site_plan.h"
 #include "call/checked_call.h"
 #include "call/fast_path.h"
 #include "call/general_path.h"
@@ -84,14 +85,13 @@ Status ExecuteWorkspaceMode(const Binding& binding, const XLA_FFI_CallFrame& fra
   return ExecuteWithWorkspace(binding, frame, placement);
 }
 
-// Runs `kExecute` so that nothing unwinds into XLA: allocation failures and errors thrown by TVM
-// FFI containers while decoding become call errors. The try block costs nothing on the success
-// path.
-template <Status (*kExecute)(const Binding&, const XLA_FFI_CallFrame&)>
-XLA_FFI_Error* HandleWith(const Binding& binding, XLA_FFI_CallFrame* frame) {
+// Runs `body` so that nothing unwinds into XLA: allocation failures and errors thrown by TVM FFI
+// containers while decoding become call errors. The try block costs nothing on the success path.
+template <typename Body>
+XLA_FFI_Error* Guarded(const Binding& binding, XLA_FFI_CallFrame* frame, Body&& body) {
   Status status;
   try {
-    status = kExecute(binding, *frame);
+    status = body();
   } catch (const tvm::ffi::Error& error) {
     status = Status::Error(XLA_FFI_Error_Code_INTERNAL, error.kind() + ": " + error.message());
   } catch (const std::exception& error) {
@@ -104,6 +104,11 @@ XLA_FFI_Error* HandleWith(const Binding& binding, XLA_FFI_CallFrame* frame) {
   }
   if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return MakeXlaError(frame->api, binding.name, status);
   return nullptr;
+}
+
+template <Status (*kExecute)(const Binding&, const XLA_FFI_CallFrame&)>
+XLA_FFI_Error* HandleWith(const Binding& binding, XLA_FFI_CallFrame* frame) {
+  return Guarded(binding, frame, [&] { return kExecute(binding, *frame); });
 }
 
 }  // namespace
@@ -169,6 +174,24 @@ XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame) {
   // Only the execute stage is registered; other stages have nothing to do.
   if (JAX_TVM_FFI_UNLIKELY(frame->stage != XLA_FFI_ExecutionStage_EXECUTE)) return nullptr;
   return HandleExecution(binding, frame);
+}
+
+bool HandlePlannedCall(const Binding& binding, const CallSitePlan& plan, XLA_FFI_CallFrame* frame,
+                       XLA_FFI_Error** error) {
+  bool planned = true;
+  *error = Guarded(binding, frame, [&] {
+    Placement placement;
+    Status status = GetPlacement(binding, *frame, &placement);
+    if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
+    PlannedCall call;
+    if (JAX_TVM_FFI_UNLIKELY(!plan.Pack(*frame, placement.device_id,
+                                        reinterpret_cast<int64_t>(placement.stream), &call))) {
+      planned = false;
+      return Status();
+    }
+    return Invoke(binding, *frame, placement, call.packed, plan.num_packed(), nullptr, nullptr);
+  });
+  return planned;
 }
 
 XLA_FFI_Error* HandleExecution(const Binding& binding, XLA_FFI_CallFrame* frame) {

@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "call/call_site_plan.h"
 #include "registration/binding.h"
 
 namespace jax_tvm_ffi {
@@ -25,6 +26,16 @@ XLA_FFI_Error* HandleCall(const Binding& binding, XLA_FFI_CallFrame* frame);
  *        checked the frame's size and stage itself (the embedded targets).
  */
 XLA_FFI_Error* HandleExecution(const Binding& binding, XLA_FFI_CallFrame* frame);
+
+/*!
+ * \brief An execution of a call site with a plan (see CallSitePlan), for a caller that has
+ *        answered the metadata query and checked the frame's size and stage itself.
+ * \param error Out: nullptr on success, else an error whose message names the target.
+ * \return false when the frame does not fit the plan and nothing ran: the caller then calls
+ *         HandleExecution.
+ */
+bool HandlePlannedCall(const Binding& binding, const CallSitePlan& plan, XLA_FFI_CallFrame* frame,
+                       XLA_FFI_Error** error);
 
 /*!
  * \brief Answers XLA's metadata query (a frame whose extension is XLA_FFI_Extension_Metadata):

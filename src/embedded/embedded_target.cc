@@ -20,6 +20,7 @@
 #include "base/predict.h"
 #include "base/status.h"
 #include "call/attr_decoder.h"
+#include "call/call_site_plan.h"
 #include "call/handler.h"
 #include "embedded/kernel_cache.h"
 #include "embedded/payload.h"
@@ -36,6 +37,12 @@ struct CallSite {
   std::optional<Binding> binding;
   /*! \brief The payload's attributes, at the front of the frame's: hidden from the binding. */
   size_t num_payload_attrs = 0;
+  /*! \brief The call site's plan, made by its first execution (see PlanOf); null until then. */
+  std::atomic<const CallSitePlan*> plan{nullptr};
+  /*! \brief The first execution found that the site cannot have a plan. */
+  std::atomic<bool> no_plan{false};
+  std::mutex plan_mutex;
+  std::unique_ptr<const CallSitePlan> plan_owner;
 
   CallSite() { call_sites_alive.fetch_add(1, std::memory_order_relaxed); }
   ~CallSite() { call_sites_alive.fetch_sub(1, std::memory_order_relaxed); }
@@ -207,6 +214,20 @@ Status Instantiate(const XLA_FFI_CallFrame& frame, bool cuda_graph) {
   return MakeXlaError(frame->api, NameForErrors(*frame), status);
 }
 
+// The first execution of a call site makes its plan, from a frame whose payload is hidden.
+[[gnu::noinline]] const CallSitePlan* MakePlan(CallSite* site, const XLA_FFI_CallFrame& frame) {
+  std::lock_guard<std::mutex> lock(site->plan_mutex);
+  if (const CallSitePlan* plan = site->plan.load(std::memory_order_acquire)) return plan;
+  if (site->no_plan.load(std::memory_order_relaxed)) return nullptr;
+  site->plan_owner = CallSitePlan::Make(*site->binding, frame);
+  if (site->plan_owner == nullptr) {
+    site->no_plan.store(true, std::memory_order_relaxed);
+    return nullptr;
+  }
+  site->plan.store(site->plan_owner.get(), std::memory_order_release);
+  return site->plan_owner.get();
+}
+
 // Every execution: kept short, since it is what an embedded kernel costs over a registered one.
 XLA_FFI_Error* Execute(XLA_FFI_CallFrame* frame) {
   XLA_FFI_State_Get_Args args;
@@ -219,15 +240,27 @@ XLA_FFI_Error* Execute(XLA_FFI_CallFrame* frame) {
   args.type_id = &state_type_id;
   args.state = nullptr;
   XLA_FFI_Error* error = frame->api->XLA_FFI_State_Get(&args);
-  const auto* site = static_cast<const CallSite*>(args.state);
+  auto* site = static_cast<CallSite*>(args.state);
   if (JAX_TVM_FFI_UNLIKELY(error != nullptr || site == nullptr)) {
     return RefuseWithoutState(frame, error);
+  }
+  const Binding& binding = *site->binding;
+  // A planned call reads no attribute: the plan holds them, packed.
+  const CallSitePlan* plan = site->plan.load(std::memory_order_acquire);
+  if (JAX_TVM_FFI_LIKELY(plan != nullptr) && HandlePlannedCall(binding, *plan, frame, &error)) {
+    return error;
   }
   // The binding sees the frame without the payload's attributes, which come first: the frame is
   // this call's alone, so it is changed in place for the call and put back after it.
   const XLA_FFI_Attrs attrs = frame->attrs;
   frame->attrs = WithoutPayload(attrs, site->num_payload_attrs);
-  error = HandleExecution(*site->binding, frame);
+  if (plan == nullptr && !site->no_plan.load(std::memory_order_relaxed) &&
+      (plan = MakePlan(site, *frame)) != nullptr &&
+      HandlePlannedCall(binding, *plan, frame, &error)) {
+    frame->attrs = attrs;
+    return error;
+  }
+  error = HandleExecution(binding, frame);
   frame->attrs = attrs;
   return error;
 }
@@ -263,7 +296,7 @@ XLA_FFI_Error* Handle(XLA_FFI_CallFrame* frame) {
   if (JAX_TVM_FFI_UNLIKELY(frame->struct_size < XLA_FFI_CallFrame_STRUCT_SIZE)) {
     return RefuseShortFrame(frame);
   }
-  if (!JAX_TVM_FFI_UNLIKELY(frame->stage != XLA_FFI_ExecutionStage_EXECUTE)) return Execute(frame);
+  if (JAX_TVM_FFI_LIKELY(frame->stage == XLA_FFI_ExecutionStage_EXECUTE)) return Execute(frame);
   if (frame->stage == XLA_FFI_ExecutionStage_INSTANTIATE)
     return HandleInstantiate(frame, kCudaGraph);
   return nullptr;
