@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import embedded_support
 import jax
@@ -75,6 +76,33 @@ def test_eager_jit_and_vmap_match_the_registered_path() -> None:
 
         for got, want in zip(call(embedded), call(registered), strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+def test_call_sites_of_other_shapes_in_one_program_each_pack_their_own() -> None:
+    # Each call site keeps the packing of its first call (its plan); two shapes, two plans.
+    registered, embedded = _rms_pair()
+
+    def two_sites(f: jax_tvm_ffi.FfiFunction) -> Any:
+        return jax.jit(lambda a, b: (f(a, eps=1e-3), f(b, eps=1e-2)))
+
+    a, b = _x(3, 5), _x(2, 7)
+    for _ in range(3):
+        got, want = two_sites(embedded)(a, b), two_sites(registered)(a, b)
+        for got_site, want_site in zip(got, want, strict=True):
+            for g, w in zip(got_site, want_site, strict=True):
+                np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+
+
+def test_owned_tensors_take_the_general_path_with_the_same_results() -> None:
+    # Owned tensors get no plan: every call decodes its frame, as a registered target's does.
+    registered, embedded = _rms_pair(pass_owned_tensor=True)
+    x = _x(4, 6)
+    for got, want in zip(
+        jax.jit(lambda v: embedded(v, eps=1e-3))(x),
+        jax.jit(lambda v: registered(v, eps=1e-3))(x),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
 def test_an_embedded_call_registers_nothing_and_names_the_generic_target() -> None:
