@@ -230,6 +230,19 @@ def _instructions(section: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _embedded_load(section: dict[str, Any]) -> str:
+    title = "7. embedded load"
+    if not section.get("available", True):
+        return f"{title}: not measured: {section['why']}"
+    return (
+        f"{title}: compile and first call of a fresh program, medians of {section['rounds']}: "
+        f"by name {section['registered_ms']:.1f} ms, embedded {section['embedded_ms']:.1f} ms "
+        f"(+{section['embedded_over_registered_ms']:.1f} ms for a "
+        f"{section['library_bytes']:,}-byte library, loaded anew in {section['loads_seen']} of "
+        f"{section['rounds']} rounds)"
+    )
+
+
 def format_report(results: dict[str, Any]) -> str:
     """The readable report: a header line, then one table per measurement."""
     meta = results["meta"]
@@ -247,6 +260,7 @@ def format_report(results: dict[str, Any]) -> str:
         _scaling(results["scaling"]),
         _registration(results["registration"]),
         _instructions(results["instructions"]),
+        _embedded_load(results["embedded_load"]),
     ]
     return "\n\n".join(sections)
 

@@ -11,7 +11,8 @@ In one run it measures (see benchmarks/README.md):
 3. Python callbacks: a NumPy callback through the bridge against ``jax.pure_callback``;
 4. scaling: per-call cost against tensor count and rank, and registration time;
 5. instructions: per XLA loop iteration, counted by callgrind, native against the bridge and
-   against the published jax-tvm-ffi 0.1.3 (from a venv made by ``reference_env.py``, or PATH).
+   against the published jax-tvm-ffi 0.1.3 (from a venv made by ``reference_env.py``, or PATH);
+7. embedded load: compile and first call of a fresh program, the kernel embedded against by name.
 
 It prints tables, and writes the results as JSON to PATH with a plot beside it (same stem,
 ``.png``); without ``--json`` both go to a new temporary directory, named at the end. Timings
@@ -37,6 +38,7 @@ import jaxlib
 import tvm_ffi
 
 import bench_callbacks
+import bench_embedded_load
 import bench_handler
 import bench_instructions
 import bench_registration
@@ -112,6 +114,12 @@ def run_all(
     registration = _step(
         "registration", lambda: bench_registration.run(kernels.bridge_function, settings)
     )
+    embedded_load = _step(
+        "embedded load",
+        lambda: bench_embedded_load.run(
+            artifacts.kernel_library, rounds=5 if settings.name == "quick" else 21
+        ),
+    )
     # Last, so that no valgrind process shares the machine with the timed stages.
     reference = _reference(reference_python, use_reference)
     instructions = _step(
@@ -127,6 +135,7 @@ def run_all(
         "scaling": scaling,
         "registration": registration,
         "instructions": instructions,
+        "embedded_load": embedded_load,
     }
 
 

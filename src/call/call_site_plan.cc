@@ -96,7 +96,8 @@ bool CallSitePlan::Pack(const XLA_FFI_CallFrame& frame, int32_t device_id, int64
                            static_cast<size_t>(frame.rets.size) != num_rets_)) {
     return false;
   }
-  std::memcpy(call->packed, slots_.data(), slots_.size() * sizeof(TVMFFIAny));
+  // A function of no arguments has no slots (and memcpy must not see their null data).
+  if (!slots_.empty()) std::memcpy(call->packed, slots_.data(), slots_.size() * sizeof(TVMFFIAny));
   DLTensor* tensor = call->tensors;
   for (const View& view : views_) {
     const size_t i = view.buffer;

@@ -37,7 +37,7 @@ struct CallSite {
   std::optional<Binding> binding;
   /*! \brief The payload's attributes, at the front of the frame's: hidden from the binding. */
   size_t num_payload_attrs = 0;
-  /*! \brief The call site's plan, made by its first execution (see PlanOf); null until then. */
+  /*! \brief The call site's plan, made by its first execution (MakePlan); null until then. */
   std::atomic<const CallSitePlan*> plan{nullptr};
   /*! \brief The first execution found that the site cannot have a plan. */
   std::atomic<bool> no_plan{false};
@@ -219,7 +219,11 @@ Status Instantiate(const XLA_FFI_CallFrame& frame, bool cuda_graph) {
   std::lock_guard<std::mutex> lock(site->plan_mutex);
   if (const CallSitePlan* plan = site->plan.load(std::memory_order_acquire)) return plan;
   if (site->no_plan.load(std::memory_order_relaxed)) return nullptr;
-  site->plan_owner = CallSitePlan::Make(*site->binding, frame);
+  try {
+    site->plan_owner = CallSitePlan::Make(*site->binding, frame);
+  } catch (const std::exception&) {
+    return nullptr;  // Out of memory: this call goes the usual way, a later one tries again.
+  }
   if (site->plan_owner == nullptr) {
     site->no_plan.store(true, std::memory_order_relaxed);
     return nullptr;

@@ -152,6 +152,19 @@ TEST(CallSitePlanTest, IsNotMadeForWhatTheStraightPathDoesNotTake) {
             nullptr);
 }
 
+// fuzz_call_frame, first run with plans: a call that packs nothing copied its (absent) slots
+// with memcpy from a null pointer (UBSan: null pointer passed as argument).
+TEST(CallSitePlanTest, ACallOfNoArgumentsPacksNothing) {
+  Binding binding = MakeBinding({});
+  CallFrameBuilder builder;
+  FakeExecutionContext context;
+  std::unique_ptr<CallSitePlan> plan = CallSitePlan::Make(binding, *builder.Build(context.get()));
+  ASSERT_NE(plan, nullptr);
+  EXPECT_EQ(plan->num_packed(), 0u);
+  PlannedCall planned;
+  EXPECT_TRUE(plan->Pack(*builder.Build(context.get()), 0, 0, &planned));
+}
+
 TEST(CallSitePlanTest, CallsOnManyThreadsShareOnePlan) {
   Binding binding = MakeBinding({"args", "rets", "attrs.scale", "attrs.mode"});
   float x[6];
