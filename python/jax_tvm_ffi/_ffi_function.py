@@ -323,8 +323,7 @@ class FfiFunction:
             size = self._call_user_function("workspace_bytes", size, args, attrs)
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
             raise TypeError(
-                f"{self._where}: workspace_bytes must give a non-negative int, "
-                f"got {describe(size)}"
+                f"{self._where}: workspace_bytes must give a non-negative int, got {describe(size)}"
             )
         return jax.ShapeDtypeStruct((int(size),), np.uint8)
 

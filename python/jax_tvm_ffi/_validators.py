@@ -46,8 +46,7 @@ def check_platform(where: str, platform: Any) -> str:
     choices = ", ".join(repr(p) for p in PLATFORMS)
     if not isinstance(platform, str):
         raise PlatformTypeError(
-            f"{where}: platform must be a str, one of {choices}; "
-            f"got {describe(platform)}"
+            f"{where}: platform must be a str, one of {choices}; got {describe(platform)}"
         )
     canonical = PLATFORMS.get(platform.lower())
     if canonical is None:

@@ -33,24 +33,6 @@ namespace jax_tvm_ffi {
 Status MatchAttrs(const ArgSpec& spec, const XLA_FFI_Attrs& attrs, size_t* frame_index);
 
 /*!
- * \brief The common case of MatchAttrs, inline for the call path: the frame holds exactly the
- *        spec's attributes, in the spec's sorted order (XLA sorts attributes by name), so
- *        attribute w of the frame is sorted_attr_names()[w]. Names are compared whole, as XLA's own
- *        typed binding does. Returns false when MatchAttrs must decide.
- */
-inline bool AttrsMatchInOrder(const ArgSpec& spec, const XLA_FFI_Attrs& attrs) {
-  const std::vector<std::string>& wanted = spec.sorted_attr_names();
-  if (static_cast<size_t>(attrs.size) != wanted.size()) return false;
-  for (size_t w = 0; w < wanted.size(); ++w) {
-    const XLA_FFI_ByteSpan* name = attrs.names[w];
-    if (name->len != wanted[w].size() || std::memcmp(name->ptr, wanted[w].data(), name->len) != 0) {
-      return false;
-    }
-  }
-  return true;
-}
-
-/*!
  * \brief Decodes a scalar attribute straight into a packed argument slot, for the call path.
  * \return false when the scalar needs DecodeAttr (F16/BF16, an out-of-range U64, an unsupported
  *         type), which also produces the error message.

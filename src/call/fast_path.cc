@@ -36,8 +36,8 @@ namespace {
   num_packed_ = binding.end_offset.At(num_args, num_rets);
   if (JAX_TVM_FFI_UNLIKELY(num_packed_ > kMaxPacked) ||
       !(binding.attrs_checked_at_instantiate
-            ? static_cast<size_t>(frame.attrs.size) == binding.spec.sorted_attr_names().size()
-            : AttrsMatchInOrder(binding.spec, frame.attrs))) {
+            ? static_cast<size_t>(frame.attrs.size) == binding.pack_plan.attr_names.size()
+            : binding.pack_plan.attr_names.MatchInOrder(frame.attrs))) {
     return false;
   }
   // Every buffer is packed exactly once (checked above), so each view is filled where it is

@@ -58,13 +58,13 @@ class OwnedValues {
 };
 
 // Decodes the spec's attributes into `values`, indexed like spec.sorted_attr_names().
-Status DecodeAttrs(const ArgSpec& spec, const XLA_FFI_Attrs& attrs, TVMFFIAny* values,
-                   OwnedValues* owned) {
+Status DecodeAttrs(const ArgSpec& spec, const AttrNames& names, const XLA_FFI_Attrs& attrs,
+                   TVMFFIAny* values, OwnedValues* owned) {
   const size_t num_attrs = spec.sorted_attr_names().size();
   if (num_attrs == 0 && attrs.size == 0) return Status();
   SmallArray<size_t, 8> index_storage;
   size_t* frame_index = nullptr;
-  if (JAX_TVM_FFI_UNLIKELY(!AttrsMatchInOrder(spec, attrs))) {
+  if (JAX_TVM_FFI_UNLIKELY(!names.MatchInOrder(attrs))) {
     frame_index = index_storage.Get(num_attrs);
     Status status = MatchAttrs(spec, attrs, frame_index);
     if (!status.ok()) return status;
@@ -108,7 +108,8 @@ Status DecodeAttrs(const ArgSpec& spec, const XLA_FFI_Attrs& attrs, TVMFFIAny* v
   OwnedValues owned_values;
   SmallArray<TVMFFIAny, 8> attr_storage;
   TVMFFIAny* attr_values = attr_storage.Get(binding.spec.sorted_attr_names().size());
-  status = DecodeAttrs(binding.spec, frame.attrs, attr_values, &owned_values);
+  status = DecodeAttrs(binding.spec, binding.pack_plan.attr_names, frame.attrs, attr_values,
+                       &owned_values);
   if (JAX_TVM_FFI_UNLIKELY(!status.ok())) return status;
 
   const bool pass_owned = binding.options.pass_owned_tensor;

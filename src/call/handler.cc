@@ -28,9 +28,11 @@
 namespace jax_tvm_ffi {
 namespace {
 
-// The straight path when the call can take it, else the general one.
-Status Dispatch(const Binding& binding, const XLA_FFI_CallFrame& frame, const Placement& placement,
-                Workspace* workspace) {
+// The straight path when the call can take it, else the general one. Inline, as Invoke is: see
+// invoke.h.
+[[gnu::always_inline]] inline Status Dispatch(const Binding& binding,
+                                              const XLA_FFI_CallFrame& frame,
+                                              const Placement& placement, Workspace* workspace) {
   FastPath fast;
   if (fast.Pack(binding, frame, DLDevice{binding.device_type, placement.device_id},
                 reinterpret_cast<int64_t>(placement.stream))) {

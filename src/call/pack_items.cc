@@ -15,6 +15,7 @@ PackPlan MakePackPlan(const ArgSpec& spec) {
   for (size_t w = 0; w < sorted_items.size(); ++w) {
     plan.steps[sorted_items[w]].index = static_cast<uint32_t>(w);
   }
+  plan.attr_names = AttrNames(spec.sorted_attr_names());
   plan.named_args = spec.named_args();
   plan.named_rets = spec.named_rets();
   plan.buffers_first = plan.steps.size() >= 2 && plan.steps[0].kind == ArgKind::kArgs &&

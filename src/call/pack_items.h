@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/predict.h"
+#include "call/attr_names.h"
 #include "call/packed_args.h"
 #include "jax_tvm_ffi/arg_spec.h"
 
@@ -43,6 +44,8 @@ struct PackPlan {
    *        every buffer is packed in frame order first, in one loop, then steps[2...].
    */
   bool buffers_first = false;
+  /*! \brief The spec's attribute names, in XLA's sorted order (steps' attribute indices). */
+  AttrNames attr_names;
 };
 
 /*! \brief The plan of a spec. */

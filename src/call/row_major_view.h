@@ -9,6 +9,8 @@
 #include <dlpack/dlpack.h>
 #include <xla/ffi/api/c_api.h>
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 
 #include "base/predict.h"
@@ -29,11 +31,16 @@ namespace jax_tvm_ffi {
  */
 inline bool FillRowMajorView(void* data, DLDataType dtype, DLDevice device, int64_t* shape,
                              int64_t rank, int64_t* strides, DLTensor* out) {
-  int64_t stride = 1;
-  for (int64_t i = rank - 1; i >= 0; --i) {
-    strides[i] = stride;
-    if (JAX_TVM_FFI_UNLIKELY(shape[i] < 0 || __builtin_mul_overflow(stride, shape[i], &stride))) {
-      return false;
+  if (rank > 0) {
+    // The last dimension's stride is 1, and multiplying by it cannot overflow: start after it.
+    int64_t stride = shape[rank - 1];
+    strides[rank - 1] = 1;
+    if (JAX_TVM_FFI_UNLIKELY(stride < 0)) return false;
+    for (int64_t i = rank - 2; i >= 0; --i) {
+      strides[i] = stride;
+      if (JAX_TVM_FFI_UNLIKELY(shape[i] < 0 || __builtin_mul_overflow(stride, shape[i], &stride))) {
+        return false;
+      }
     }
   }
   out->data = data;
@@ -45,6 +52,27 @@ inline bool FillRowMajorView(void* data, DLDataType dtype, DLDevice device, int6
   out->byte_offset = 0;
   return true;
 }
+
+namespace detail {
+
+// The element types the straight path takes (a DLPack type of one lane: not packed 4-bit floats),
+// and zero lanes for the others: one load and one test per buffer.
+inline constexpr std::array<DLDataType, kDTypeTableSize> kOrdinaryDTypes = [] {
+  std::array<DLDataType, kDTypeTableSize> dtypes{};
+  for (size_t i = 0; i < kDTypeTableSize; ++i) {
+    const DLDataType dtype = kDTypeTable[i].dtype;
+    if (dtype.bits != 0 && dtype.lanes == 1) dtypes[i] = dtype;
+  }
+  return dtypes;
+}();
+
+/*! \brief The DLPack type of an element type the straight path takes; zero lanes for others. */
+inline DLDataType LookupOrdinaryDType(XLA_FFI_DataType type) {
+  const auto index = static_cast<uint32_t>(type);
+  return index < kDTypeTableSize ? kOrdinaryDTypes[index] : DLDataType{0, 0, 0};
+}
+
+}  // namespace detail
 
 /*!
  * \brief Whether a view has zero elements (a zero dimension), as an absent optional buffer
@@ -76,12 +104,11 @@ inline int64_t* FillOrdinaryView(int32_t type, const void* value, DLDevice devic
   void* const data = buffer.data;
   int64_t* const shape = buffer.dims;
   const int64_t rank = buffer.rank;
-  const DLDataType dtype = detail::LookupDLDataType(buffer.dtype);
+  const DLDataType dtype = detail::LookupOrdinaryDType(buffer.dtype);
   // One unsigned compare refuses both a negative rank and one whose strides do not fit.
   const bool rank_fits =
       static_cast<uint64_t>(rank) <= static_cast<uint64_t>(strides_end - strides);
-  if (JAX_TVM_FFI_UNLIKELY(dtype.bits == 0 || dtype.lanes != 1 || !rank_fits ||
-                           (rank > 0 && shape == nullptr))) {
+  if (JAX_TVM_FFI_UNLIKELY(dtype.lanes == 0 || !rank_fits || (rank > 0 && shape == nullptr))) {
     return nullptr;
   }
   if (JAX_TVM_FFI_UNLIKELY(!FillRowMajorView(data, dtype, device, shape, rank, strides, out))) {

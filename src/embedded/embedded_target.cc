@@ -194,8 +194,8 @@ Status Instantiate(const XLA_FFI_CallFrame& frame, bool cuda_graph) {
   site->num_payload_attrs = payload.num_attrs;
   // XLA passes a call site the same attributes at every stage: when they are the spec's now,
   // executions need not compare their names again.
-  site->binding->attrs_checked_at_instantiate =
-      AttrsMatchInOrder(site->binding->spec, WithoutPayload(frame.attrs, payload.num_attrs));
+  site->binding->attrs_checked_at_instantiate = site->binding->pack_plan.attr_names.MatchInOrder(
+      WithoutPayload(frame.attrs, payload.num_attrs));
   status = SetState(frame, site.get());
   if (!status.ok()) return status;
   site.release();  // XLA owns it now, and deletes it with the executable.

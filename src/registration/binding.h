@@ -94,8 +94,8 @@ struct Binding {
   };
   PackedCount end_offset;
   /*!
-   * \brief Every call's attributes are known to be the spec's, in order (AttrsMatchInOrder held
-   *        for the call site when XLA instantiated it): the straight path checks only their count.
+   * \brief Every call's attributes are known to be the spec's, in order (AttrNames::MatchInOrder
+   * held for the call site when XLA instantiated it): the straight path checks only their count.
    *        Set by an embedded call site for its own binding before XLA can call it; a registered
    *        target serves many call sites and leaves it false.
    */
